@@ -19,7 +19,7 @@ macro_rules! export_scheduler {
                     with_state(|p| $crate::Scheduler::schedule(p, tasks, nodes))
                 }
             }
-            $crate::scheduler::__export_scheduler_world!(Export with_types_in $crate::scheduler);
+    $crate::scheduler::__export_scheduler_world!(Export with_types_in $crate::scheduler);
         };
     };
 }
@@ -46,7 +46,7 @@ macro_rules! export_cleaner {
                     with_state(|p| $crate::Cleaner::apply(p, batch))
                 }
             }
-            $crate::cleaner::__export_cleaner_world!(Export with_types_in $crate::cleaner);
+    $crate::cleaner::__export_cleaner_world!(Export with_types_in $crate::cleaner);
         };
     };
 }

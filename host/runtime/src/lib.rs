@@ -1,1 +1,43 @@
-//! placeholder
+//! The sandboxed plugin runtime of infra.
+//!
+//! Every policy (scheduler, cleaning step, aggregation strategy) is a WebAssembly component
+//! targeting a world of `wit/plugins.wit`. This crate loads, checks, limits and calls them.
+//!
+//! Layout:
+//! - [`Runtime`] (`engine.rs`): one wasmtime `Engine` with an epoch ticker thread, the linker
+//!   (WASI p2 + the `log` import) and the compiled-code cache (`cache.rs`);
+//! - `inspect.rs`: byte-level checks and world detection, so a bad file gets an error that
+//!   names what is wrong ([`PluginError`], `error.rs`);
+//! - [`Manifest`] (`manifest.rs`): per-plugin limits and capability grants (none by default);
+//! - `store.rs`: the store data, memory limiter and guest stdout/stderr -> `tracing`;
+//! - [`Plugin`] (`plugin.rs`): a loaded component and its `InstancePre`; [`Instance`], a live
+//!   instance with a deadline on every call that is replaced by a fresh one after a trap;
+//! - typed calls per world: [`scheduler`], [`cleaner`], [`aggregator`];
+//! - [`Registry`] (`registry.rs`): the active plugin per kind and scope, atomic hot swap with
+//!   rollback.
+
+pub mod aggregator;
+mod bindings;
+mod cache;
+pub mod cleaner;
+mod engine;
+mod error;
+mod inspect;
+mod manifest;
+mod plugin;
+mod registry;
+pub mod scheduler;
+mod store;
+
+pub use cache::CacheSource;
+pub use engine::{sha256_hex, Runtime, RuntimeBuilder, EPOCH_TICK};
+pub use error::PluginError;
+pub use manifest::{Grants, Limits, Manifest, PreopenGrant};
+pub use plugin::{Instance, Plugin, PluginKind, PluginMeta};
+pub use registry::{Registry, Scope, SwapRecord};
+
+/// Result type of this crate.
+pub type Result<T, E = PluginError> = std::result::Result<T, E>;
+
+/// Version of the WIT package the host implements.
+pub const WIT_VERSION: &str = "0.1.0";

@@ -31,7 +31,11 @@ pub(crate) fn check_chunk(
             info.updates.len()
         ));
     }
-    if let Some((i, u)) = updates.iter().enumerate().find(|(_, u)| u.len() != global_len) {
+    if let Some((i, u)) = updates
+        .iter()
+        .enumerate()
+        .find(|(_, u)| u.len() != global_len)
+    {
         return Err(format!(
             "update {} (peer {}) has {} values in a chunk of {}",
             i,

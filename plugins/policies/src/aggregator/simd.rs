@@ -18,7 +18,10 @@ pub fn scale_into(out: &mut [f32], a: f32, x: &[f32]) {
             while i < body {
                 for k in 0..4 {
                     let p = i + 4 * k;
-                    v128_store(o.add(p) as *mut v128, f32x4_mul(va, v128_load(xp.add(p) as *const v128)));
+                    v128_store(
+                        o.add(p) as *mut v128,
+                        f32x4_mul(va, v128_load(xp.add(p) as *const v128)),
+                    );
                 }
                 i += 16;
             }

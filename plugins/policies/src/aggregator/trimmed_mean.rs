@@ -1,7 +1,7 @@
 use super::{check_chunk, coordinate_wise};
 use infra_sdk::{Aggregator, Config, ConfigReader, Plugin, PluginInfo, RoundInfo};
 
-/// Coordinate-wise trimmed mean: drops the `trim` fraction of the finite values at each end
+/// Coordinate-wise trimmed mean: drops `ceil(trim * n)` of the `n` finite values at each end
 /// (at least one value is kept) and averages the rest.
 ///
 /// Config: `trim` in `[0, 0.5)`, default 0.1.
@@ -60,7 +60,7 @@ impl Aggregator for TrimmedMean {
         let trim = self.trim;
         Ok(coordinate_wise(global, &updates, |sorted| {
             let n = sorted.len();
-            let k = ((n as f64 * trim).floor() as usize).min((n - 1) / 2);
+            let k = ((n as f64 * trim).ceil() as usize).min((n - 1) / 2);
             let kept = &sorted[k..n - k];
             kept.iter().map(|&v| v as f64).sum::<f64>() as f32 / kept.len() as f32
         }))

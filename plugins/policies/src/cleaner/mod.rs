@@ -36,7 +36,10 @@ impl ColumnStats {
             ));
         }
         for r in 0..rows {
-            for (c, &v) in batch.features[r * width..(r + 1) * width].iter().enumerate() {
+            for (c, &v) in batch.features[r * width..(r + 1) * width]
+                .iter()
+                .enumerate()
+            {
                 if v.is_finite() {
                     self.count[c] += 1;
                     self.sum[c] += v as f64;

@@ -1,0 +1,42 @@
+//! One module per subcommand.
+
+mod demo;
+mod plugin;
+
+use clap::{Parser, Subcommand};
+
+/// infra: distributed AI training where every policy is a sandboxed WebAssembly component.
+#[derive(Parser)]
+#[command(name = "infra", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check, list and export plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Run the built-in plugins on a sample workload and print what they decided.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Plugin(c) => c.run(),
+            Command::Demo(a) => a.run(),
+        }
+    }
+}
+
+/// A table in the house style.
+pub(crate) fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}

@@ -1,0 +1,106 @@
+//! `infra plugin check | list | export`.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use infra_runtime::Runtime;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Load a component and print its kind, name, version, sha256 and exports.
+    Check {
+        /// The component (.wasm); a manifest next to it (same name, .toml) is read too.
+        file: PathBuf,
+    },
+    /// List the built-in plugins.
+    List,
+    /// Write a built-in plugin out as a .wasm file.
+    Export {
+        /// Name of the built-in (see `infra plugin list`).
+        name: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+impl PluginCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self {
+            PluginCommand::Check { file } => check(file),
+            PluginCommand::List => list(),
+            PluginCommand::Export { name, output } => export(&name, &output),
+        }
+    }
+}
+
+fn check(file: PathBuf) -> anyhow::Result<()> {
+    let runtime = Runtime::new()?;
+    let plugin = runtime
+        .load_file(&file)
+        .with_context(|| format!("{}", file.display()))?;
+    let m = plugin.meta();
+    let limits = plugin.manifest().limits;
+    println!("kind:     {}", m.kind);
+    println!("name:     {}", m.name);
+    println!("version:  {}", m.version);
+    println!("sha256:   {}", m.sha256);
+    println!("size:     {} bytes", m.size_bytes);
+    println!(
+        "limits:   deadline {:?}, memory {} MiB",
+        limits.deadline,
+        limits.memory_bytes >> 20
+    );
+    let grants = &plugin.manifest().grants;
+    println!(
+        "grants:   {}",
+        if grants.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{grants:?}")
+        }
+    );
+    println!("exports:  {}", m.exports.join(", "));
+    Ok(())
+}
+
+fn list() -> anyhow::Result<()> {
+    let runtime = Runtime::new()?;
+    let mut t = super::table(&["kind", "name", "version", "sha256", "size", "description"]);
+    for b in infra_builtins::BUILTINS {
+        let p = runtime
+            .load(b.bytes)
+            .with_context(|| format!("built-in {}", b.name))?;
+        let m = p.meta();
+        t.add_row(vec![
+            m.kind.to_string(),
+            m.name.clone(),
+            m.version.clone(),
+            m.sha256.clone(),
+            format!("{} KiB", m.size_bytes.div_ceil(1024)),
+            m.description.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn export(name: &str, output: &PathBuf) -> anyhow::Result<()> {
+    let Some(b) = infra_builtins::find(name) else {
+        let all: Vec<&str> = infra_builtins::BUILTINS.iter().map(|b| b.name).collect();
+        bail!(
+            "no built-in plugin `{name}` (built-ins: {})",
+            all.join(", ")
+        );
+    };
+    std::fs::write(output, b.bytes).with_context(|| format!("{}", output.display()))?;
+    println!(
+        "wrote {} ({} {}, {} bytes, sha256 {})",
+        output.display(),
+        b.world,
+        b.name,
+        b.bytes.len(),
+        infra_runtime::sha256_hex(b.bytes)
+    );
+    Ok(())
+}

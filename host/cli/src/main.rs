@@ -1,0 +1,18 @@
+//! `infra`: the command line for people.
+use clap::Parser;
+
+mod commands;
+
+fn main() {
+    let cli = commands::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INFRA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = cli.run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

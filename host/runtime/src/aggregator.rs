@@ -1,0 +1,145 @@
+//! Typed calls into `world aggregator`: the host streams coordinate chunks so models larger
+//! than one Wasm memory can be merged, and runs the scan pass when the plugin asks for it.
+
+use crate::plugin::{Bindings, Instance, PluginKind};
+use crate::{PluginError, Result};
+use wasmtime::component::Func;
+
+pub use crate::bindings::aggregator::exports::infra::plugins::aggregation::{
+    RoundInfo, UpdateInfo,
+};
+
+/// Coordinates per chunk call: 64 Ki f32 = 256 KiB per update, so a round of a few dozen
+/// updates stays within the default 256 MiB memory cap and in cache.
+pub const DEFAULT_CHUNK: usize = 1 << 16;
+
+/// One peer's update, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateRef<'a> {
+    /// Peer id.
+    pub peer: &'a str,
+    /// Training samples behind it.
+    pub samples: u64,
+    /// Reported training loss.
+    pub loss: f32,
+    /// The full parameter vector after local training.
+    pub params: &'a [f32],
+}
+
+/// The outcome of one round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    /// New global parameters.
+    pub params: Vec<f32>,
+    /// The plugin's one-line summary.
+    pub summary: String,
+}
+
+type ScanParams<'a> = (u64, &'a [&'a [f32]]);
+type CombineParams<'a> = (u64, &'a [f32], &'a [&'a [f32]]);
+
+impl Instance {
+    /// Merges one round: `begin-round`, the scan pass if asked for, the combine pass, and
+    /// `end-round`, in chunks of `chunk` coordinates. Update slices are lowered straight into
+    /// the guest, without host-side copies.
+    pub fn aggregate(
+        &mut self,
+        round: u32,
+        global: &[f32],
+        updates: &[UpdateRef<'_>],
+        chunk: usize,
+    ) -> Result<Aggregate> {
+        self.expect_world(PluginKind::Aggregator)?;
+        let chunk = chunk.max(1);
+        let bad_input = |message: String| PluginError::Contract {
+            plugin: "host".into(),
+            message,
+        };
+        if let Some(u) = updates.iter().find(|u| u.params.len() != global.len()) {
+            return Err(bad_input(format!(
+                "update from peer {} has {} parameters, the model has {}",
+                u.peer,
+                u.params.len(),
+                global.len()
+            )));
+        }
+        let info = RoundInfo {
+            round,
+            num_params: global.len() as u64,
+            updates: updates
+                .iter()
+                .map(|u| UpdateInfo {
+                    peer: u.peer.to_string(),
+                    samples: u.samples,
+                    loss: u.loss,
+                })
+                .collect(),
+        };
+        let scan = self.call_fallible("begin-round", |b, s| match b {
+            Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_begin_round(s, &info),
+            _ => unreachable!("kind checked above"),
+        })?;
+        let iface = PluginKind::Aggregator.interface();
+        let scan_fn: Func = self.export_func(iface, "scan-chunk")?;
+        let combine_fn: Func = self.export_func(iface, "combine-chunk")?;
+        let mut slices: Vec<&[f32]> = Vec::with_capacity(updates.len());
+        if scan {
+            for offset in (0..global.len()).step_by(chunk) {
+                let end = (offset + chunk).min(global.len());
+                slices.clear();
+                slices.extend(updates.iter().map(|u| &u.params[offset..end]));
+                self.call_fallible("scan-chunk", |_, s| {
+                    let f = scan_fn.typed::<ScanParams<'_>, (Result<(), String>,)>(&*s)?;
+                    Ok(f.call(&mut *s, (offset as u64, slices.as_slice()))?.0)
+                })?;
+            }
+        }
+        let mut params = vec![0f32; global.len()];
+        for offset in (0..global.len()).step_by(chunk) {
+            let end = (offset + chunk).min(global.len());
+            slices.clear();
+            slices.extend(updates.iter().map(|u| &u.params[offset..end]));
+            let out = &mut params[offset..end];
+            let got = self.call_fallible("combine-chunk", |_, s| {
+                let f = combine_fn.typed::<CombineParams<'_>, (Result<Vec<f32>, String>,)>(&*s)?;
+                Ok(
+                    match f
+                        .call(
+                            &mut *s,
+                            (offset as u64, &global[offset..end], slices.as_slice()),
+                        )?
+                        .0
+                    {
+                        Ok(values) => {
+                            if values.len() == out.len() {
+                                out.copy_from_slice(&values);
+                            }
+                            Ok(values.len())
+                        }
+                        Err(e) => Err(e),
+                    },
+                )
+            })?;
+            if got != end - offset {
+                return Err(PluginError::Contract {
+                    plugin: self.label(),
+                    message: format!(
+                        "combine-chunk at {offset} returned {got} values for {}",
+                        end - offset
+                    ),
+                });
+            }
+        }
+        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+            return Err(PluginError::Contract {
+                plugin: self.label(),
+                message: format!("new parameters have a non-finite value at coordinate {i}"),
+            });
+        }
+        let summary = self.call_fallible("end-round", |b, s| match b {
+            Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_end_round(s),
+            _ => unreachable!("kind checked above"),
+        })?;
+        Ok(Aggregate { params, summary })
+    }
+}

@@ -1,0 +1,80 @@
+//! Checks that name what is wrong with a file before and after compiling it.
+
+use crate::plugin::PluginKind;
+use crate::{PluginError, Result};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+const MAGIC: &[u8; 4] = b"\0asm";
+/// Version + layer field of a core module (version 1, layer 0).
+const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+/// Layer 1 marks a component.
+const COMPONENT_LAYER: [u8; 2] = [1, 0];
+
+/// Rejects non-Wasm and core modules from the first 8 bytes.
+pub(crate) fn check_header(bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 8 {
+        if bytes.len() >= 4 && &bytes[..4] == MAGIC || MAGIC.starts_with(bytes) && !bytes.is_empty()
+        {
+            return Err(PluginError::Truncated(format!(
+                "{} bytes, shorter than the 8-byte header",
+                bytes.len()
+            )));
+        }
+        return Err(PluginError::NotWasm);
+    }
+    if &bytes[..4] != MAGIC {
+        return Err(PluginError::NotWasm);
+    }
+    if bytes[4..8] == CORE_MODULE {
+        return Err(PluginError::CoreModule);
+    }
+    if bytes[6..8] != COMPONENT_LAYER {
+        return Err(PluginError::Invalid(format!(
+            "unknown Wasm version/layer {:02x?}",
+            &bytes[4..8]
+        )));
+    }
+    Ok(())
+}
+
+/// Maps a compile failure to `Truncated` or `Invalid`.
+pub(crate) fn compile_error(e: wasmtime::Error) -> PluginError {
+    let msg = format!("{e:#}");
+    if msg.contains("unexpected end")
+        || msg.contains("end of file")
+        || msg.contains("unexpected EOF")
+    {
+        PluginError::Truncated(msg)
+    } else {
+        PluginError::Invalid(msg)
+    }
+}
+
+/// The world a component implements, from the interfaces it exports.
+pub(crate) fn detect_kind(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(PluginKind, Vec<String>)> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let found: Vec<PluginKind> = PluginKind::ALL
+        .into_iter()
+        .filter(|k| exports.iter().any(|e| e == k.interface()))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok((*one, exports)),
+        [] => Err(PluginError::UnknownWorld(if exports.is_empty() {
+            "nothing".into()
+        } else {
+            exports.join(", ")
+        })),
+        many => Err(PluginError::Invalid(format!(
+            "exports the interfaces of several worlds ({}); a plugin implements exactly one",
+            many.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}

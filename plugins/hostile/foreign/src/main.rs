@@ -1,0 +1,4 @@
+//! A plain WASI command (exports `wasi:cli/run`): loading it as a plugin must fail.
+fn main() {
+    println!("not a plugin");
+}
