@@ -195,7 +195,7 @@ impl Runtime {
             .inner
             .cache
             .get(&self.inner.engine, bytes, &sha)
-            .map_err(inspect::compile_error)?;
+            .map_err(|e| inspect::compile_error(e, bytes.len()))?;
         let (kind, exports) = inspect::detect_kind(&self.inner.engine, &component)?;
         let pre = self
             .inner

@@ -23,7 +23,7 @@ pub enum PluginError {
     )]
     UnknownWorld(String),
     /// The component targets another world than the one asked for.
-    #[error("is a {found} plugin, expected a {expected} plugin")]
+    #[error("wrong plugin kind: expected {expected}, found {found}")]
     WrongKind {
         /// Kind the caller asked for.
         expected: &'static str,

@@ -38,12 +38,14 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Maps a compile failure to `Truncated` or `Invalid`.
-pub(crate) fn compile_error(e: wasmtime::Error) -> PluginError {
+/// Maps a compile failure of `len` bytes to `Truncated` or `Invalid`: a section that runs
+/// past the end of the file is a truncation.
+pub(crate) fn compile_error(e: wasmtime::Error, len: usize) -> PluginError {
     let msg = format!("{e:#}");
     if msg.contains("unexpected end")
         || msg.contains("end of file")
         || msg.contains("unexpected EOF")
+        || msg.contains(&format!("out of bounds (bound = {len})"))
     {
         PluginError::Truncated(msg)
     } else {

@@ -64,7 +64,9 @@ pub struct Grants {
     /// Names of host environment variables passed through.
     #[serde(default)]
     pub env: Vec<String>,
-    /// Socket addresses (`ip:port`) the plugin may open TCP connections to.
+    /// Socket addresses (`ip:port`) the plugin may open TCP connections to. Such a grant also
+    /// allows the implicit bind to the wildcard address and an ephemeral port that `connect`
+    /// performs; UDP and name lookups stay denied.
     #[serde(default)]
     pub connect: Vec<std::net::SocketAddr>,
     /// Directories made visible.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Longest line of guest output kept in one log record.
@@ -32,11 +33,13 @@ impl PluginState {
         b.allow_tcp(!grants.connect.is_empty());
         if !grants.connect.is_empty() {
             let allowed = grants.connect.clone();
-            b.socket_addr_check(move |addr, _use| {
-                let ok = allowed.contains(&addr)
-                    || allowed
-                        .iter()
-                        .any(|a| a.ip() == addr.ip() && addr.port() == 0);
+            b.socket_addr_check(move |addr, usage| {
+                let ok = match usage {
+                    SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                    // `connect` first binds implicitly to the wildcard address, port 0.
+                    SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    _ => false,
+                };
                 Box::pin(async move { ok })
             });
         }

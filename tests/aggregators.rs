@@ -1,0 +1,168 @@
+//! The built-in aggregators through their real components, including the edge cases: one
+//! update, identical updates, a NaN in an update, poisoned updates, and chunk boundaries.
+
+use infra_runtime::aggregator::{Aggregate, UpdateRef};
+use infra_runtime::{PluginError, PluginKind};
+use infra_tests::*;
+
+const ALL: [&str; 4] = ["fedavg", "median", "trimmed-mean", "krum"];
+
+fn run(
+    name: &str,
+    config: &[(&str, &str)],
+    ups: &[(u64, Vec<f32>)],
+    chunk: usize,
+) -> Result<Aggregate, PluginError> {
+    let rt = runtime();
+    let p = configured(&rt, name, PluginKind::Aggregator, config);
+    let peers: Vec<String> = (0..ups.len()).map(|i| format!("peer-{i}")).collect();
+    let refs: Vec<UpdateRef> = ups
+        .iter()
+        .zip(&peers)
+        .map(|((s, u), p)| UpdateRef {
+            peer: p,
+            samples: *s,
+            loss: 0.1,
+            params: u,
+        })
+        .collect();
+    let global = vec![0.5f32; ups[0].1.len()];
+    p.instance().aggregate(1, &global, &refs, chunk)
+}
+
+#[test]
+fn fedavg_weights_by_samples() {
+    let ups = vec![(1, vec![1.0, 10.0, -4.0]), (3, vec![5.0, 2.0, 0.0])];
+    let a = run("fedavg", &[], &ups, 2).unwrap();
+    assert_eq!(a.params, vec![4.0, 4.0, -1.0]);
+    assert_eq!(a.summary, "fedavg: 2 updates, 4 samples");
+}
+
+#[test]
+fn one_update_and_identical_updates_come_back_unchanged() {
+    let u: Vec<f32> = (0..1000).map(|i| (i as f32).sin()).collect();
+    for name in ALL {
+        let one = run(name, &[], &[(10, u.clone())], 64).unwrap();
+        assert_eq!(one.params, u, "{name} with one update");
+        let same: Vec<(u64, Vec<f32>)> = (0..5).map(|i| (i + 1, u.clone())).collect();
+        let all = run(name, &[], &same, 64).unwrap();
+        for (a, b) in all.params.iter().zip(&u) {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{name}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_nan_in_an_update_is_named_by_fedavg_and_skipped_by_robust_rules() {
+    let mut bad = vec![1.0f32; 300];
+    bad[257] = f32::NAN;
+    let ups = vec![
+        (1, vec![1.0; 300]),
+        (1, vec![2.0; 300]),
+        (1, bad),
+        (1, vec![3.0; 300]),
+    ];
+    let err = run("fedavg", &[], &ups, 100).unwrap_err().to_string();
+    assert!(
+        err.contains("peer-2") && err.contains("coordinate 257"),
+        "{err}"
+    );
+
+    let med = run("median", &[], &ups, 100).unwrap();
+    assert_eq!(med.params[0], 1.5, "median of 1,1,2,3");
+    assert_eq!(med.params[257], 2.0, "median of the finite 1,2,3");
+    let tm = run("trimmed-mean", &[("trim", "0.25")], &ups, 100).unwrap();
+    assert_eq!(tm.params[0], 1.5, "mean of 1,2 after trimming 1 and 3");
+    assert_eq!(tm.params[257], 2.0);
+    let k = run("krum", &[("f", "1")], &ups, 100).unwrap();
+    assert!(!k.summary.contains("peer-2"), "{}", k.summary);
+}
+
+#[test]
+fn robust_rules_resist_a_poisoned_update() {
+    let (center, ups) = infra_builtins::sample::updates(7, 5000, 1, 3);
+    let ups: Vec<(u64, Vec<f32>)> = ups.into_iter().map(|u| (100, u)).collect();
+    let dist = |p: &[f32]| {
+        p.iter()
+            .zip(&center)
+            .map(|(a, c)| (a - c).abs())
+            .fold(0f32, f32::max)
+    };
+    let fedavg = run("fedavg", &[], &ups, 1024).unwrap();
+    assert!(dist(&fedavg.params) > 1.0, "fedavg is pulled away");
+    for (name, cfg) in [
+        ("median", vec![]),
+        ("trimmed-mean", vec![("trim", "0.15")]),
+        ("krum", vec![]),
+    ] {
+        let a = run(name, &cfg, &ups, 1024).unwrap();
+        assert!(
+            dist(&a.params) < 0.01,
+            "{name}: max deviation {}",
+            dist(&a.params)
+        );
+    }
+    let krum = run("krum", &[], &ups, 1024).unwrap();
+    assert!(
+        !krum.summary.contains("peer-6"),
+        "krum must not select the poisoned peer: {}",
+        krum.summary
+    );
+    let multi = run("krum", &[("m", "3")], &ups, 1024).unwrap();
+    assert_eq!(
+        multi.summary.matches("peer-").count(),
+        3,
+        "{}",
+        multi.summary
+    );
+    assert!(!multi.summary.contains("peer-6"), "{}", multi.summary);
+}
+
+#[test]
+fn results_do_not_depend_on_the_chunk_size() {
+    let (_, ups) = infra_builtins::sample::updates(6, 10_007, 1, 5);
+    let ups: Vec<(u64, Vec<f32>)> = ups
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| (i as u64 + 1, u))
+        .collect();
+    for name in ALL {
+        let whole = run(name, &[], &ups, 1 << 20).unwrap();
+        for chunk in [1, 7, 4096] {
+            let chunked = run(name, &[], &ups, chunk).unwrap();
+            assert_eq!(
+                chunked.params, whole.params,
+                "{name} with chunks of {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_model_larger_than_the_plugin_memory_cap_streams_through() {
+    // 4 updates x 24 Mi f32 = 384 MiB of updates against a 256 MiB cap per instance.
+    let n = 24 << 20;
+    let ups: Vec<(u64, Vec<f32>)> = (0..4).map(|i| (1, vec![i as f32; n])).collect();
+    let a = run(
+        "fedavg",
+        &[],
+        &ups,
+        infra_runtime::aggregator::DEFAULT_CHUNK,
+    )
+    .unwrap();
+    assert_eq!(a.params.len(), n);
+    assert!(a.params.iter().all(|&v| v == 1.5));
+}
+
+#[test]
+fn mismatched_update_lengths_are_refused_before_any_call() {
+    let ups = vec![(1, vec![1.0; 10]), (1, vec![1.0; 9])];
+    let err = run("median", &[], &ups, 4).unwrap_err().to_string();
+    assert!(
+        err.contains("peer-1 has 9 parameters, the model has 10"),
+        "{err}"
+    );
+}

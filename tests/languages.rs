@@ -1,0 +1,91 @@
+//! Plugins written in Python (componentize-py) and JavaScript (jco/componentize-js), built by
+//! `scripts/build-examples.sh`, run through the same host as the Rust ones.
+
+use infra_runtime::cleaner::Batch;
+use infra_runtime::{PluginError, PluginKind};
+use infra_tests::*;
+
+#[test]
+fn python_shortest_job_first_scheduler() {
+    let rt = runtime();
+    let plugin = rt
+        .load_file(&example_component("python-sjf", "python-sjf.wasm"))
+        .unwrap();
+    assert_eq!(plugin.meta().kind, PluginKind::Scheduler);
+    assert_eq!(plugin.meta().name, "python-sjf");
+    let nodes = vec![
+        node("n0", res(1000, 1000, 0)),
+        node("n1", res(1000, 1000, 0)),
+    ];
+    let mut long = task("long", 9, res(1000, 10, 0));
+    long.est_duration_ms = 60_000;
+    let mut short = task("short", 1, res(600, 10, 0));
+    short.est_duration_ms = 100;
+    let mut medium = task("medium", 5, res(600, 10, 0));
+    medium.est_duration_ms = 5_000;
+    let mut gpu = task("gpu", 9, res(10, 10, 1));
+    gpu.est_duration_ms = 1;
+    // Shortest first: gpu (fits nowhere, pending), short -> n0, medium -> n1, long -> none left.
+    let placed = plugin
+        .instance()
+        .schedule(&[long, short, medium, gpu], &nodes)
+        .unwrap();
+    assert_eq!(
+        pairs(&placed),
+        vec![
+            ("medium".into(), "n1".into()),
+            ("short".into(), "n0".into())
+        ]
+    );
+
+    let err = plugin
+        .with_config(vec![("speed".into(), "max".into())])
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, PluginError::Failed { .. }) && err.to_string().contains("speed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn javascript_range_filter_cleaner() {
+    let rt = runtime();
+    let plugin = rt
+        .load_file(&example_component(
+            "js-range-filter",
+            "js-range-filter.wasm",
+        ))
+        .unwrap();
+    assert_eq!(plugin.meta().kind, PluginKind::Cleaner);
+    assert_eq!(plugin.meta().name, "js-range-filter");
+    let plugin = plugin
+        .with_config(vec![
+            ("min".into(), "0".into()),
+            ("max".into(), "16".into()),
+        ])
+        .unwrap();
+    let batch = Batch {
+        columns: vec!["a".into(), "b".into()],
+        features: vec![1.0, 2.0, -1.0, 3.0, 4.0, 17.0, f32::NAN, 1.0, 16.0, 0.0],
+        labels: vec![0, 1, 2, 3, 4],
+    };
+    let (out, report) = plugin.instance().apply(&batch).unwrap();
+    assert_eq!(out.labels, vec![0, 4]);
+    assert_eq!(out.features, vec![1.0, 2.0, 16.0, 0.0]);
+    assert_eq!((report.rows_in, report.rows_out), (5, 2));
+    assert_eq!(report.dropped.len(), 1);
+    assert_eq!(
+        (report.dropped[0].reason.as_str(), report.dropped[0].rows),
+        ("out-of-range", 3)
+    );
+
+    let err = plugin
+        .with_config(vec![("min".into(), "zero".into())])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("min") && err.to_string().contains("zero"),
+        "{err}"
+    );
+}

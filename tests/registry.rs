@@ -1,0 +1,162 @@
+//! Hot swap: atomic, loses no call under concurrency, keeps in-flight calls on the old
+//! plugin, records every swap with both sha256, and rolls back.
+
+use infra_runtime::{PluginKind, Registry, Scope};
+use infra_tests::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn swap_under_concurrent_calls_loses_no_call() {
+    let rt = runtime();
+    let fifo = builtin(&rt, "fifo", PluginKind::Scheduler);
+    let priority = builtin(&rt, "priority", PluginKind::Scheduler);
+    let registry = Arc::new(Registry::new());
+    registry.swap(Scope::Global, fifo.clone());
+
+    let nodes = infra_builtins::sample::nodes(20, 1);
+    let tasks = infra_builtins::sample::tasks(50, &nodes, 1);
+    let done = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let seen_names = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    const CALLS_PER_THREAD: usize = 200;
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (registry, nodes, tasks, ok, seen) = (
+                registry.clone(),
+                nodes.clone(),
+                tasks.clone(),
+                ok.clone(),
+                seen_names.clone(),
+            );
+            std::thread::spawn(move || {
+                for _ in 0..CALLS_PER_THREAD {
+                    let plugin = registry
+                        .active(PluginKind::Scheduler, &Scope::Global)
+                        .unwrap();
+                    let placed = plugin
+                        .instance()
+                        .schedule(&tasks, &nodes)
+                        .expect("no call may fail");
+                    assert!(!placed.is_empty());
+                    seen.lock().unwrap().insert(plugin.meta().name.clone());
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let swapper = {
+        let (registry, done) = (registry.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0;
+            while !done.load(Ordering::Relaxed) {
+                let next = if swaps % 2 == 0 {
+                    priority.clone()
+                } else {
+                    fifo.clone()
+                };
+                registry.swap(Scope::Global, next);
+                swaps += 1;
+                std::thread::yield_now();
+            }
+            swaps
+        })
+    };
+    for w in workers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert_eq!(ok.load(Ordering::Relaxed), 4 * CALLS_PER_THREAD);
+    assert!(swaps > 10, "only {swaps} swaps happened during the calls");
+    assert_eq!(
+        seen_names.lock().unwrap().len(),
+        2,
+        "both plugins served calls"
+    );
+    assert_eq!(registry.history().len(), swaps + 1);
+}
+
+#[test]
+fn a_call_in_flight_finishes_on_the_old_plugin() {
+    let rt = runtime();
+    let registry = Registry::new();
+    registry.swap(Scope::Global, builtin(&rt, "fifo", PluginKind::Scheduler));
+    // A caller took the old plugin and opened an instance (its call is "in flight").
+    let old = registry
+        .active(PluginKind::Scheduler, &Scope::Global)
+        .unwrap();
+    let mut in_flight = old.instance();
+    registry.swap(
+        Scope::Global,
+        builtin(&rt, "priority", PluginKind::Scheduler),
+    );
+    // Round-robin (fifo) places t0 on n0 and t1 on n1; priority would put both on the
+    // roomier n1 first. The in-flight instance still answers as fifo.
+    let mut n0 = node("n0", res(2000, 1000, 0));
+    n0.free = res(1000, 1000, 0);
+    let nodes = vec![n0, node("n1", res(4000, 1000, 0))];
+    let tasks = vec![
+        task("t0", 1, res(100, 10, 0)),
+        task("t1", 1, res(100, 10, 0)),
+    ];
+    let placed = pairs(&in_flight.schedule(&tasks, &nodes).unwrap());
+    assert_eq!(
+        placed,
+        vec![("t0".into(), "n0".into()), ("t1".into(), "n1".into())]
+    );
+    let now = registry
+        .active(PluginKind::Scheduler, &Scope::Global)
+        .unwrap();
+    assert_eq!(now.meta().name, "priority");
+}
+
+#[test]
+fn swaps_are_recorded_with_both_sha256_and_roll_back() {
+    let rt = runtime();
+    let registry = Registry::new();
+    let fedavg = builtin(&rt, "fedavg", PluginKind::Aggregator);
+    let median = builtin(&rt, "median", PluginKind::Aggregator);
+    let job = Scope::Job("digits-1".into());
+    let first = registry.swap(job.clone(), fedavg.clone());
+    assert_eq!(first.old, None);
+    let second = registry.swap(job.clone(), median.clone());
+    assert_eq!(
+        second.old,
+        Some(("fedavg".into(), fedavg.meta().sha256.clone()))
+    );
+    assert_eq!(second.new, ("median".into(), median.meta().sha256.clone()));
+    assert_eq!(
+        registry
+            .active(PluginKind::Aggregator, &job)
+            .unwrap()
+            .meta()
+            .name,
+        "median"
+    );
+
+    let back = registry
+        .rollback(PluginKind::Aggregator, job.clone())
+        .unwrap();
+    assert!(back.rollback);
+    assert_eq!(back.new.0, "fedavg");
+    assert_eq!(
+        registry
+            .active(PluginKind::Aggregator, &job)
+            .unwrap()
+            .meta()
+            .name,
+        "fedavg"
+    );
+    assert_eq!(registry.history().len(), 3);
+
+    // A job without its own plugin falls back to the node-wide one; none at all is an error.
+    assert!(registry
+        .active(PluginKind::Aggregator, &Scope::Job("other".into()))
+        .is_err());
+    registry.swap(Scope::Global, median);
+    let fallback = registry
+        .active(PluginKind::Aggregator, &Scope::Job("other".into()))
+        .unwrap();
+    assert_eq!(fallback.meta().name, "median");
+}
