@@ -12,7 +12,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = cli.run() {
-        eprintln!("error: {e:#}");
+        // One line, whatever the causes' own formatting.
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
         std::process::exit(1);
     }
 }

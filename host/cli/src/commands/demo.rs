@@ -83,6 +83,7 @@ impl DemoArgs {
                 vec![("num-classes".to_string(), "10".to_string())],
             ),
             ("dedup", vec![]),
+            ("clip-outliers", vec![("z".to_string(), "2.5".to_string())]),
             ("standardize", vec![]),
         ];
         let plugins = steps
