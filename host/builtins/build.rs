@@ -109,6 +109,7 @@ fn build_guests(plugins: &Path) {
         } else {
             ""
         };
-        panic!("building the guest plugins (plugins/) failed:\n{stderr}{hint}");
+        eprintln!("building the guest plugins (plugins/) failed:\n{stderr}{hint}");
+        std::process::exit(1);
     }
 }

@@ -49,6 +49,22 @@ impl Instance {
         updates: &[UpdateRef<'_>],
         chunk: usize,
     ) -> Result<Aggregate> {
+        let mut params = Vec::new();
+        let summary = self.aggregate_into(round, global, updates, chunk, &mut params)?;
+        Ok(Aggregate { params, summary })
+    }
+
+    /// Like [`Instance::aggregate`], writing the new parameters into `params` (resized to the
+    /// model's length), so a long-running coordinator reuses one buffer across rounds.
+    /// Returns the plugin's summary.
+    pub fn aggregate_into(
+        &mut self,
+        round: u32,
+        global: &[f32],
+        updates: &[UpdateRef<'_>],
+        chunk: usize,
+        params: &mut Vec<f32>,
+    ) -> Result<String> {
         self.expect_world(PluginKind::Aggregator)?;
         let chunk = chunk.max(1);
         let bad_input = |message: String| PluginError::Contract {
@@ -94,7 +110,7 @@ impl Instance {
                 })?;
             }
         }
-        let mut params = vec![0f32; global.len()];
+        params.resize(global.len(), 0.0);
         for offset in (0..global.len()).step_by(chunk) {
             let end = (offset + chunk).min(global.len());
             slices.clear();
@@ -130,16 +146,17 @@ impl Instance {
                 });
             }
         }
-        if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+        // Branch-free scan first (vectorises); only on a hit, find where.
+        if params.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+            let i = params.iter().position(|v| !v.is_finite()).unwrap_or(0);
             return Err(PluginError::Contract {
                 plugin: self.label(),
                 message: format!("new parameters have a non-finite value at coordinate {i}"),
             });
         }
-        let summary = self.call_fallible("end-round", |b, s| match b {
+        self.call_fallible("end-round", |b, s| match b {
             Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_end_round(s),
             _ => unreachable!("kind checked above"),
-        })?;
-        Ok(Aggregate { params, summary })
+        })
     }
 }

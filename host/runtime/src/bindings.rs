@@ -5,6 +5,7 @@ pub mod scheduler {
     wasmtime::component::bindgen!({
         world: "scheduler",
         path: "../../wit",
+        additional_derives: [PartialEq],
     });
 }
 
@@ -12,6 +13,7 @@ pub mod cleaner {
     wasmtime::component::bindgen!({
         world: "cleaner",
         path: "../../wit",
+        additional_derives: [PartialEq],
         with: {
             "infra:plugins/types@0.1.0": crate::bindings::scheduler::infra::plugins::types,
             "infra:plugins/log@0.1.0": crate::bindings::scheduler::infra::plugins::log,
@@ -23,6 +25,7 @@ pub mod aggregator {
     wasmtime::component::bindgen!({
         world: "aggregator",
         path: "../../wit",
+        additional_derives: [PartialEq],
         with: {
             "infra:plugins/types@0.1.0": crate::bindings::scheduler::infra::plugins::types,
             "infra:plugins/log@0.1.0": crate::bindings::scheduler::infra::plugins::log,

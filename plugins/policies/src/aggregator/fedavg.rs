@@ -43,7 +43,7 @@ impl Aggregator for FedAvg {
         check_chunk(self.round.as_ref(), global.len(), &updates)?;
         simd::weighted_sum(&mut global, &self.weights, &updates);
         // Fast path: one check of the result; only on a hit, find the culprit.
-        if global.iter().any(|v| !v.is_finite()) {
+        if !simd::all_finite(&global) {
             let info = self.round.as_ref().expect("checked above");
             for (k, u) in updates.iter().enumerate() {
                 if let Some(i) = u.iter().position(|v| !v.is_finite()) {

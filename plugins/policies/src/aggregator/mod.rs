@@ -8,6 +8,8 @@ mod fedavg;
 mod krum;
 mod median;
 mod simd;
+
+pub use simd::{all_finite, weighted_sum};
 mod trimmed_mean;
 
 pub use fedavg::FedAvg;

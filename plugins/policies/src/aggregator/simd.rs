@@ -1,92 +1,117 @@
-//! The hot loops of the averaging rules. On wasm32 they use 128-bit SIMD, 16 floats per
-//! iteration, so the per-loop-iteration epoch check of the sandbox costs little; natively the
-//! plain loops below are auto-vectorised.
+//! The hot loops of the averaging rules. On wasm32 they use 128-bit SIMD, 16 floats of up to
+//! eight updates per iteration: the sandbox checks its deadline at every loop iteration, so
+//! doing much work per iteration keeps that check cheap, and the output is read and written
+//! once per eight updates. Natively the plain loops below are auto-vectorised.
 
-/// `out[i] = a * x[i]`.
-pub fn scale_into(out: &mut [f32], a: f32, x: &[f32]) {
-    let n = out.len().min(x.len());
-    let (out, x) = (&mut out[..n], &x[..n]);
+/// `out[i] = (if accumulate { out[i] } else { 0 }) + Σ w[k] * xs[k][i]`.
+fn combine<const K: usize>(out: &mut [f32], accumulate: bool, w: [f32; K], xs: [&[f32]; K]) {
+    let n = out.len();
+    let xs = xs.map(|x| &x[..n]);
     #[cfg(target_arch = "wasm32")]
-    {
+    let done = {
         use core::arch::wasm32::*;
-        let va = f32x4_splat(a);
+        let vw = w.map(|x| f32x4_splat(x));
+        let p = xs.map(|x| x.as_ptr());
+        let o = out.as_mut_ptr();
         let body = n / 16 * 16;
-        let (o, xp) = (out.as_mut_ptr(), x.as_ptr());
         let mut i = 0;
-        // SAFETY: i + 16 <= body <= n, the length of both slices.
+        // SAFETY: i + 16 <= body <= n, and `out` and every `xs[k]` hold n values.
         unsafe {
             while i < body {
-                for k in 0..4 {
-                    let p = i + 4 * k;
-                    v128_store(
-                        o.add(p) as *mut v128,
-                        f32x4_mul(va, v128_load(xp.add(p) as *const v128)),
-                    );
+                let mut acc = [f32x4_splat(0.0); 4];
+                if accumulate {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = v128_load(o.add(i + 4 * j) as *const v128);
+                    }
+                }
+                for k in 0..K {
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        let x = v128_load(p[k].add(i + 4 * j) as *const v128);
+                        *a = f32x4_add(*a, f32x4_mul(vw[k], x));
+                    }
+                }
+                for (j, a) in acc.iter().enumerate() {
+                    v128_store(o.add(i + 4 * j) as *mut v128, *a);
                 }
                 i += 16;
             }
         }
-        for j in body..n {
-            out[j] = a * x[j];
-        }
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = a * v;
-    }
-}
-
-/// `out[i] += a * x[i] + b * y[i]`.
-pub fn add_two(out: &mut [f32], a: f32, x: &[f32], b: f32, y: &[f32]) {
-    let n = out.len().min(x.len()).min(y.len());
-    let (out, x, y) = (&mut out[..n], &x[..n], &y[..n]);
-    #[cfg(target_arch = "wasm32")]
-    {
-        use core::arch::wasm32::*;
-        let (va, vb) = (f32x4_splat(a), f32x4_splat(b));
-        let body = n / 16 * 16;
-        let (o, xp, yp) = (out.as_mut_ptr(), x.as_ptr(), y.as_ptr());
-        let mut i = 0;
-        // SAFETY: i + 16 <= body <= n, the length of all three slices.
-        unsafe {
-            while i < body {
-                for k in 0..4 {
-                    let p = i + 4 * k;
-                    let acc = v128_load(o.add(p) as *const v128);
-                    let ax = f32x4_mul(va, v128_load(xp.add(p) as *const v128));
-                    let by = f32x4_mul(vb, v128_load(yp.add(p) as *const v128));
-                    v128_store(o.add(p) as *mut v128, f32x4_add(acc, f32x4_add(ax, by)));
-                }
-                i += 16;
-            }
-        }
-        for j in body..n {
-            out[j] += a * x[j] + b * y[j];
-        }
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    for ((o, u), v) in out.iter_mut().zip(x).zip(y) {
-        *o += a * u + b * v;
-    }
-}
-
-/// `out[i] += a * x[i]`.
-pub fn add_one(out: &mut [f32], a: f32, x: &[f32]) {
-    add_two(out, a, x, 0.0, x)
-}
-
-/// `out = Σ weights[k] * xs[k]`, two updates per pass over `out`.
-pub fn weighted_sum(out: &mut [f32], weights: &[f32], xs: &[Vec<f32>]) {
-    let Some((first, rest)) = xs.split_first() else {
-        return;
+        body
     };
-    scale_into(out, weights[0], first);
-    let mut k = 0;
-    while k + 1 < rest.len() {
-        add_two(out, weights[k + 1], &rest[k], weights[k + 2], &rest[k + 1]);
-        k += 2;
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = 0;
+    for (j, o) in out.iter_mut().enumerate().skip(done) {
+        let mut v = if accumulate { *o } else { 0.0 };
+        for k in 0..K {
+            v += w[k] * xs[k][j];
+        }
+        *o = v;
     }
-    if k < rest.len() {
-        add_one(out, weights[k + 1], &rest[k]);
+}
+
+/// `out = Σ weights[k] * xs[k]`, up to eight updates per pass over `out`.
+pub fn weighted_sum(out: &mut [f32], weights: &[f32], xs: &[Vec<f32>]) {
+    fn group<const K: usize>(out: &mut [f32], acc: bool, w: &[f32], xs: &[Vec<f32>]) {
+        combine::<K>(
+            out,
+            acc,
+            std::array::from_fn(|k| w[k]),
+            std::array::from_fn(|k| &xs[k][..]),
+        );
+    }
+    if xs.is_empty() {
+        out.fill(0.0);
+        return;
+    }
+    let mut k = 0;
+    while k < xs.len() {
+        let (w, x, acc) = (&weights[k..], &xs[k..], k > 0);
+        k += match xs.len() - k {
+            8.. => {
+                group::<8>(out, acc, w, x);
+                8
+            }
+            4..=7 => {
+                group::<4>(out, acc, w, x);
+                4
+            }
+            2..=3 => {
+                group::<2>(out, acc, w, x);
+                2
+            }
+            _ => {
+                group::<1>(out, acc, w, x);
+                1
+            }
+        };
+    }
+}
+
+/// Whether every value is finite, without a branch per value.
+pub fn all_finite(v: &[f32]) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use core::arch::wasm32::*;
+        let body = v.len() / 32 * 32;
+        let p = v.as_ptr();
+        // x - x is 0 for finite x and NaN for NaN or ±inf; NaN != NaN.
+        let mut bad = i32x4_splat(0);
+        let mut i = 0;
+        // SAFETY: i + 32 <= body <= v.len().
+        unsafe {
+            while i < body {
+                for j in 0..8 {
+                    let a = v128_load(p.add(i + 4 * j) as *const v128);
+                    let d = f32x4_sub(a, a);
+                    bad = v128_or(bad, f32x4_ne(d, d));
+                }
+                i += 32;
+            }
+        }
+        !v128_any_true(bad) && v[body..].iter().all(|x| x.is_finite())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        !v.iter().fold(false, |bad, x| bad | !x.is_finite())
     }
 }

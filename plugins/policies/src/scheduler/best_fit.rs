@@ -1,4 +1,4 @@
-use super::share;
+use super::Shares;
 use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Resources, Scheduler, Task};
 
 /// Bin packing, best-fit decreasing: tasks by priority, then largest demand first; each to
@@ -31,11 +31,12 @@ impl Scheduler for BestFit {
                 .then(size(&tb.demand).cmp(&size(&ta.demand)))
         });
         let mut ledger = Ledger::new(&nodes);
+        let shares = Shares::new(&nodes);
         let mut out = Vec::new();
         for i in order {
             let task = &tasks[i];
             let mut best: Option<(usize, f64)> = None;
-            for (n, node) in nodes.iter().enumerate() {
+            for n in 0..nodes.len() {
                 if !ledger.fits(n, &task.demand) {
                     continue;
                 }
@@ -45,7 +46,7 @@ impl Scheduler for BestFit {
                     memory_mib: free.memory_mib - task.demand.memory_mib,
                     gpus: free.gpus - task.demand.gpus,
                 };
-                let leftover = share(&left, &node.capacity);
+                let leftover = shares.of(n, &left);
                 if best.is_none_or(|(_, b)| leftover < b) {
                     best = Some((n, leftover));
                 }

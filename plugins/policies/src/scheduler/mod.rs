@@ -13,7 +13,7 @@ pub use least_loaded::LeastLoaded;
 pub use locality::Locality;
 pub use priority::Priority;
 
-use infra_sdk::{Resources, Task};
+use infra_sdk::{Node, Resources, Task};
 
 /// Task indices ordered by priority (highest first); ties keep the input order.
 pub(crate) fn by_priority(tasks: &[Task]) -> Vec<usize> {
@@ -22,17 +22,31 @@ pub(crate) fn by_priority(tasks: &[Task]) -> Vec<usize> {
     order
 }
 
-/// Share of `capacity` that `amount` is, per resource, summed over the resources the node has.
-pub(crate) fn share(amount: &Resources, capacity: &Resources) -> f64 {
-    let mut s = 0.0;
-    if capacity.cpu_millis > 0 {
-        s += amount.cpu_millis as f64 / capacity.cpu_millis as f64;
+/// Converts amounts to shares of each node's capacity, summed over the resources the node
+/// has (0 to 3). Reciprocals are computed once per decision, not per comparison.
+pub(crate) struct Shares(Vec<[f64; 3]>);
+
+impl Shares {
+    pub(crate) fn new(nodes: &[Node]) -> Self {
+        let inv = |c: f64| if c > 0.0 { 1.0 / c } else { 0.0 };
+        Self(
+            nodes
+                .iter()
+                .map(|n| {
+                    [
+                        inv(n.capacity.cpu_millis as f64),
+                        inv(n.capacity.memory_mib as f64),
+                        inv(n.capacity.gpus as f64),
+                    ]
+                })
+                .collect(),
+        )
     }
-    if capacity.memory_mib > 0 {
-        s += amount.memory_mib as f64 / capacity.memory_mib as f64;
+
+    /// `amount` as a share of node `n`'s capacity.
+    #[inline]
+    pub(crate) fn of(&self, n: usize, amount: &Resources) -> f64 {
+        let [c, m, g] = self.0[n];
+        amount.cpu_millis as f64 * c + amount.memory_mib as f64 * m + amount.gpus as f64 * g
     }
-    if capacity.gpus > 0 {
-        s += amount.gpus as f64 / capacity.gpus as f64;
-    }
-    s
 }

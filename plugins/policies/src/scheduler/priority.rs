@@ -1,4 +1,4 @@
-use super::{by_priority, share};
+use super::{by_priority, Shares};
 use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
 
 /// Highest priority first; each task goes to the fitting node with the most free resources
@@ -20,15 +20,16 @@ impl Plugin for Priority {
 impl Scheduler for Priority {
     fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
         let mut ledger = Ledger::new(&nodes);
+        let shares = Shares::new(&nodes);
         let mut out = Vec::new();
         for i in by_priority(&tasks) {
             let task = &tasks[i];
             let mut best: Option<(usize, f64)> = None;
-            for (n, node) in nodes.iter().enumerate() {
+            for n in 0..nodes.len() {
                 if !ledger.fits(n, &task.demand) {
                     continue;
                 }
-                let room = share(ledger.free(n), &node.capacity);
+                let room = shares.of(n, ledger.free(n));
                 if best.is_none_or(|(_, b)| room > b) {
                     best = Some((n, room));
                 }

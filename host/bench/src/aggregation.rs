@@ -1,0 +1,117 @@
+//! Aggregators on 8 updates x 1M f32 with the sandbox limits on (epoch deadline, memory cap),
+//! against the same Rust code compiled natively.
+
+use crate::{fmt_time, median_time, Row};
+use infra_policies::aggregator::{all_finite, weighted_sum, Median, TrimmedMean};
+use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
+use infra_runtime::{PluginKind, Runtime};
+use infra_sdk::{Aggregator, RoundInfo, UpdateInfo};
+
+const UPDATES: usize = 8;
+const PARAMS: usize = 1 << 20;
+
+pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
+    let (global, ups) = infra_builtins::sample::updates(UPDATES, PARAMS, 0, 42);
+    let peers: Vec<String> = (0..UPDATES).map(|i| format!("peer-{i}")).collect();
+    let samples: Vec<u64> = (0..UPDATES as u64).map(|i| 100 + 10 * i).collect();
+    let refs: Vec<UpdateRef> = (0..UPDATES)
+        .map(|i| UpdateRef {
+            peer: &peers[i],
+            samples: samples[i],
+            loss: 0.3,
+            params: &ups[i],
+        })
+        .collect();
+    let bytes = (UPDATES * PARAMS * 4) as f64;
+    let gbps = |t: std::time::Duration| format!("{:.2} GB/s", bytes / t.as_secs_f64() / 1e9);
+    let mut rows = Vec::new();
+    // FedAvg, native: the weights and the weighted sum of the same crate, whole vectors.
+    let mut out = vec![0f32; PARAMS];
+    let native = median_time(reps, || {
+        let total: f64 = samples.iter().map(|&s| s as f64).sum();
+        let w: Vec<f32> = samples.iter().map(|&s| (s as f64 / total) as f32).collect();
+        weighted_sum(&mut out, &w, &ups);
+        assert!(all_finite(&out));
+    });
+    let plugin = infra_builtins::load(runtime, "fedavg", PluginKind::Aggregator).unwrap();
+    let mut inst = plugin.instance();
+    let mut wasm_out = Vec::new();
+    for chunk in [DEFAULT_CHUNK / 4, DEFAULT_CHUNK, DEFAULT_CHUNK * 4] {
+        let t = median_time(reps, || {
+            inst.aggregate_into(1, &global, &refs, chunk, &mut wasm_out)
+                .unwrap();
+        });
+        let max_diff = wasm_out
+            .iter()
+            .zip(&out)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max_diff < 1e-5,
+            "wasm and native fedavg disagree by {max_diff}"
+        );
+        rows.push(Row {
+            what: format!("fedavg 8 x 1M f32, chunks of {}K", chunk >> 10),
+            wasm: format!("{} ({})", fmt_time(t), gbps(t)),
+            native: format!("{} ({})", fmt_time(native), gbps(native)),
+            ratio: format!(
+                "{:.2}x native throughput",
+                native.as_secs_f64() / t.as_secs_f64()
+            ),
+            target: if chunk == DEFAULT_CHUNK {
+                ">= 0.5x".into()
+            } else {
+                "-".into()
+            },
+        });
+    }
+
+    // Median and trimmed mean: native runs the same trait impls over the same chunks, fed
+    // with owned chunk copies (what the guest receives across the boundary).
+    let info = RoundInfo {
+        round: 1,
+        num_params: PARAMS as u64,
+        updates: (0..UPDATES)
+            .map(|i| UpdateInfo {
+                peer: peers[i].clone(),
+                samples: samples[i],
+                loss: 0.3,
+            })
+            .collect(),
+    };
+    for name in ["median", "trimmed-mean"] {
+        let native = median_time(reps.min(7), || {
+            let mut agg: Box<dyn FnMut(u64, Vec<f32>, Vec<Vec<f32>>) -> Vec<f32>> =
+                if name == "median" {
+                    let mut m = Median::default();
+                    m.begin_round(info.clone()).unwrap();
+                    Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
+                } else {
+                    let mut m = TrimmedMean::default();
+                    m.begin_round(info.clone()).unwrap();
+                    Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
+                };
+            for off in (0..PARAMS).step_by(DEFAULT_CHUNK) {
+                let end = (off + DEFAULT_CHUNK).min(PARAMS);
+                let chunk: Vec<Vec<f32>> = ups.iter().map(|u| u[off..end].to_vec()).collect();
+                std::hint::black_box(agg(off as u64, global[off..end].to_vec(), chunk));
+            }
+        });
+        let plugin = infra_builtins::load(runtime, name, PluginKind::Aggregator).unwrap();
+        let mut inst = plugin.instance();
+        let t = median_time(reps.min(7), || {
+            std::hint::black_box(inst.aggregate(1, &global, &refs, DEFAULT_CHUNK).unwrap());
+        });
+        rows.push(Row {
+            what: format!("{name} 8 x 1M f32"),
+            wasm: format!("{} ({})", fmt_time(t), gbps(t)),
+            native: format!("{} ({})", fmt_time(native), gbps(native)),
+            ratio: format!(
+                "{:.2}x native throughput",
+                native.as_secs_f64() / t.as_secs_f64()
+            ),
+            target: "-".into(),
+        });
+    }
+    rows
+}

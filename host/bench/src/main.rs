@@ -1,0 +1,67 @@
+//! `infra-bench`: every Wasm plugin benchmark next to its native reference, in one run, on
+//! the same data; results are printed as a Markdown table of ratios for `BENCHMARKS.md`.
+//!
+//! Run: `cargo run --release -p infra-bench` (add `-- --quick` for fewer repetitions).
+
+mod aggregation;
+mod overhead;
+mod scheduling;
+
+use std::time::{Duration, Instant};
+
+/// One line of the report.
+pub struct Row {
+    pub what: String,
+    pub wasm: String,
+    pub native: String,
+    pub ratio: String,
+    pub target: String,
+}
+
+/// Median wall time of `reps` runs of `f` (after one warm-up run).
+pub fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    let mut times: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// A duration in the unit that reads best.
+pub fn fmt_time(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1.0 {
+        format!("{:.0} ns", us * 1e3)
+    } else if us < 1000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1e3)
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 5 } else { 21 };
+    let runtime = infra_runtime::Runtime::builder()
+        .no_disk_cache()
+        .build()
+        .expect("runtime");
+    let mut rows = Vec::new();
+    rows.extend(aggregation::run(&runtime, reps));
+    rows.extend(scheduling::run(&runtime, reps * 5));
+    rows.extend(overhead::run(&runtime, reps));
+
+    println!("| benchmark | Wasm plugin | native reference | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.what, r.wasm, r.native, r.ratio, r.target
+        );
+    }
+}
