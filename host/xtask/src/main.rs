@@ -1,0 +1,93 @@
+//! `cargo xtask <task>`: the README's commands. Each task first sets up what it needs on a
+//! fresh machine (the wasm32-wasip2 target; for tests, the Python and JavaScript example
+//! plugins), then runs cargo with the project's one build profile (release).
+//!
+//! - `demo [ARGS]`: the built-in plugins at work on sample data (`infra demo`);
+//! - `test [ARGS]`: every test of the workspace;
+//! - `bench [ARGS]`: the Wasm-vs-native benchmarks of `BENCHMARKS.md`;
+//! - `setup`: only the set-up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let result = match task.as_str() {
+        "setup" => setup(&root, false),
+        "demo" => setup(&root, false).and_then(|_| {
+            cargo(
+                &root,
+                &[
+                    "run",
+                    "--release",
+                    "-q",
+                    "-p",
+                    "infra-cli",
+                    "--bin",
+                    "infra",
+                    "--",
+                    "demo",
+                ],
+                &rest,
+            )
+        }),
+        "test" => setup(&root, true)
+            .and_then(|_| cargo(&root, &["test", "--release", "--workspace"], &rest)),
+        "bench" => setup(&root, false).and_then(|_| {
+            cargo(
+                &root,
+                &["run", "--release", "-p", "infra-bench", "--"],
+                &rest,
+            )
+        }),
+        _ => Err("usage: cargo xtask <demo|test|bench|setup> [ARGS]".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup(root: &Path, examples: bool) -> Result<(), String> {
+    ensure_wasm_target()?;
+    if examples {
+        run(Command::new("bash").arg(root.join("scripts/build-examples.sh")))?;
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("rustc: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the {WASM_TARGET} target (plugins are built for it)");
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+        .map_err(|e| format!("{e}; install the target by hand: `rustup target add {WASM_TARGET}`"))
+}
+
+fn cargo(root: &Path, args: &[&str], rest: &[String]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).current_dir(root).args(args).args(rest))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
