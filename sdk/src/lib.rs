@@ -1,33 +1,130 @@
 //! Write infra plugins in Rust as plain trait impls.
 //!
 //! A plugin is a `Default` struct that implements [`Plugin`] plus one of [`Scheduler`],
-//! [`Cleaner`] or [`Aggregator`], and one export macro line:
+//! [`Cleaner`] or [`Aggregator`], and one export macro line. One value of the struct lives in
+//! the instance, so its fields keep state between calls. Build the crate as a `cdylib` with
+//! `cargo build --release --target wasm32-wasip2`: the output is already a component. Check
+//! it with `infra plugin check target/wasm32-wasip2/release/<name>.wasm`.
+//!
+//! ## A scheduler
 //!
 //! ```ignore
+//! use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
+//!
 //! #[derive(Default)]
-//! struct FirstNode;
+//! struct FirstFit;
 //!
-//! impl infra_sdk::Plugin for FirstNode {
-//!     fn info() -> infra_sdk::PluginInfo {
-//!         infra_sdk::info("first-node", "0.1.0", "puts every task on the first node that fits")
+//! impl Plugin for FirstFit {
+//!     fn info() -> PluginInfo {
+//!         infra_sdk::info("first-fit", "0.1.0", "every task on the first node that fits")
 //!     }
 //! }
 //!
-//! impl infra_sdk::Scheduler for FirstNode {
-//!     fn schedule(&mut self, tasks: Vec<infra_sdk::Task>, nodes: Vec<infra_sdk::Node>) -> Vec<infra_sdk::Assignment> {
-//!         let mut ledger = infra_sdk::Ledger::new(&nodes);
-//!         tasks.iter().filter_map(|t| {
-//!             let n = (0..nodes.len()).find(|&n| ledger.fits(n, &t.demand))?;
-//!             Some(ledger.place(t, n))
-//!         }).collect()
+//! impl Scheduler for FirstFit {
+//!     fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+//!         let mut ledger = Ledger::new(&nodes); // free resources, updated as tasks are placed
+//!         tasks
+//!             .iter()
+//!             .filter_map(|t| {
+//!                 let n = (0..nodes.len()).find(|&n| ledger.fits(n, &t.demand))?;
+//!                 Some(ledger.place(t, n))
+//!             })
+//!             .collect() // tasks left out stay pending
 //!     }
 //! }
 //!
-//! infra_sdk::export_scheduler!(FirstNode);
+//! infra_sdk::export_scheduler!(FirstFit);
 //! ```
 //!
-//! Build with `cargo build --release --target wasm32-wasip2`: the `cdylib` is already a
-//! component. `plugins/builtin/*` holds one example per world.
+//! ## A cleaner with configuration
+//!
+//! ```ignore
+//! use infra_sdk::{Batch, Cleaner, Config, ConfigReader, DropCount, Plugin, PluginInfo, Report};
+//!
+//! #[derive(Default)]
+//! struct MaxLabel {
+//!     max: i32,
+//! }
+//!
+//! impl Plugin for MaxLabel {
+//!     fn info() -> PluginInfo {
+//!         infra_sdk::info("max-label", "0.1.0", "drops rows whose label is above `max`")
+//!     }
+//!     fn configure(&mut self, config: &Config) -> Result<(), String> {
+//!         let mut c = ConfigReader::new(config);
+//!         self.max = c.get_or("max", 9)?;
+//!         c.finish() // refuses unknown keys, naming them
+//!     }
+//! }
+//!
+//! impl Cleaner for MaxLabel {
+//!     fn apply(&mut self, batch: Batch) -> Result<(Batch, Report), String> {
+//!         let rows = infra_sdk::batch_rows(&batch)?;
+//!         let width = batch.columns.len();
+//!         let (mut features, mut labels) = (Vec::new(), Vec::new());
+//!         for r in 0..rows {
+//!             if batch.labels[r] <= self.max {
+//!                 features.extend_from_slice(&batch.features[r * width..(r + 1) * width]);
+//!                 labels.push(batch.labels[r]);
+//!             }
+//!         }
+//!         let dropped = (rows - labels.len()) as u64;
+//!         let report = Report {
+//!             rows_in: rows as u64,
+//!             rows_out: labels.len() as u64,
+//!             dropped: vec![DropCount { reason: "label-too-large".into(), rows: dropped }],
+//!             values_changed: 0,
+//!         };
+//!         Ok((Batch { columns: batch.columns, features, labels }, report))
+//!     }
+//! }
+//!
+//! infra_sdk::export_cleaner!(MaxLabel);
+//! ```
+//!
+//! A cleaner that needs statistics of the whole data set returns `true` from `wants_fit` and
+//! accumulates them in `fit` (see `standardize` in `plugins/policies`).
+//!
+//! ## An aggregator with state across rounds (server momentum)
+//!
+//! ```ignore
+//! use infra_sdk::{Aggregator, Plugin, PluginInfo, RoundInfo};
+//!
+//! #[derive(Default)]
+//! struct MeanWithMomentum {
+//!     velocity: Vec<f32>, // lives in the instance from round to round
+//!     n: usize,
+//! }
+//!
+//! impl Plugin for MeanWithMomentum {
+//!     fn info() -> PluginInfo {
+//!         infra_sdk::info("mean-momentum", "0.1.0", "plain mean with server momentum 0.9")
+//!     }
+//! }
+//!
+//! impl Aggregator for MeanWithMomentum {
+//!     fn begin_round(&mut self, info: RoundInfo) -> Result<bool, String> {
+//!         self.velocity.resize(info.num_params as usize, 0.0);
+//!         self.n = info.updates.len();
+//!         Ok(false) // coordinate-wise: no scan pass needed
+//!     }
+//!     fn combine_chunk(&mut self, offset: u64, mut global: Vec<f32>, updates: Vec<Vec<f32>>)
+//!         -> Result<Vec<f32>, String> {
+//!         for (i, g) in global.iter_mut().enumerate() {
+//!             let mean = updates.iter().map(|u| u[i]).sum::<f32>() / self.n as f32;
+//!             let v = &mut self.velocity[offset as usize + i];
+//!             *v = 0.9 * *v + (mean - *g);
+//!             *g += *v;
+//!         }
+//!         Ok(global)
+//!     }
+//! }
+//!
+//! infra_sdk::export_aggregator!(MeanWithMomentum);
+//! ```
+//!
+//! The built-ins in `plugins/builtin/*` (algorithms in `plugins/policies`) are complete
+//! examples of every world.
 //!
 //! Layout:
 //! - `bindings`: the wit-bindgen output for the three worlds of `wit/plugins.wit`;

@@ -1,7 +1,8 @@
 //! `infra-bench`: every Wasm plugin benchmark next to its native reference, in one run, on
 //! the same data; results are printed as a Markdown table of ratios for `BENCHMARKS.md`.
 //!
-//! Run: `cargo run --release -p infra-bench` (add `-- --quick` for fewer repetitions).
+//! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--only GROUP` for one of
+//! `aggregation`, `scheduling`, `overhead`).
 
 mod aggregation;
 mod overhead;
@@ -51,10 +52,19 @@ fn main() {
         .no_disk_cache()
         .build()
         .expect("runtime");
+    // `--only aggregation|scheduling|overhead` runs one group.
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |g: &str| only.as_deref().is_none_or(|o| o == g);
     let mut rows = Vec::new();
-    rows.extend(aggregation::run(&runtime, reps));
-    rows.extend(scheduling::run(&runtime, reps * 5));
-    rows.extend(overhead::run(&runtime, reps));
+    if wanted("aggregation") {
+        rows.extend(aggregation::run(&runtime, reps));
+    }
+    if wanted("scheduling") {
+        rows.extend(scheduling::run(&runtime, reps * 5));
+    }
+    if wanted("overhead") {
+        rows.extend(overhead::run(&runtime, reps));
+    }
 
     println!("| benchmark | Wasm plugin | native reference | ratio | target |");
     println!("|---|---|---|---|---|");
