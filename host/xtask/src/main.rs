@@ -1,7 +1,9 @@
 //! `cargo xtask <task>`: the README's commands. Each task first sets up what it needs on a
-//! fresh machine (the wasm32-wasip2 target; for tests, the Python and JavaScript example
-//! plugins), then runs cargo with the project's one build profile (release).
+//! fresh machine (the wasm32-wasip2 target; libtorch 2.11.0 from PyPI into `.cache/`; for
+//! tests, the Python and JavaScript example plugins), then runs cargo with the project's one
+//! build profile (release).
 //!
+//! - `train [ARGS]`: the main job, `infra train` (digits on embedded defaults);
 //! - `demo [ARGS]`: the built-in plugins at work on sample data (`infra demo`);
 //! - `test [ARGS]`: every test of the workspace;
 //! - `bench [ARGS]`: the Wasm-vs-native benchmarks of `BENCHMARKS.md`;
@@ -19,6 +21,9 @@ fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let result = match task.as_str() {
         "setup" => setup(&root, false),
+        "train" => setup(&root, false).and_then(|_| {
+            cargo(&root, &["run", "--release", "-q", "-p", "infra-cli", "--bin", "infra", "--", "train"], &rest)
+        }),
         "demo" => setup(&root, false).and_then(|_| {
             cargo(
                 &root,
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
                 &rest,
             )
         }),
-        _ => Err("usage: cargo xtask <demo|test|bench|setup> [ARGS]".into()),
+        _ => Err("usage: cargo xtask <train|demo|test|bench|setup> [ARGS]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,6 +63,11 @@ fn main() -> ExitCode {
 
 fn setup(root: &Path, examples: bool) -> Result<(), String> {
     ensure_wasm_target()?;
+    // `.cargo/config.toml` points LIBTORCH at .cache/libtorch unless the user set their own.
+    let libtorch = std::env::var_os("LIBTORCH").map(PathBuf::from);
+    if !libtorch.is_some_and(|d| d.join("lib/libtorch_cpu.so").exists()) {
+        run(Command::new("bash").arg(root.join("scripts/setup-libtorch.sh")))?;
+    }
     if examples {
         run(Command::new("bash").arg(root.join("scripts/build-examples.sh")))?;
     }

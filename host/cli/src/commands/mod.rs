@@ -2,6 +2,7 @@
 
 mod demo;
 mod plugin;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Run the built-in plugins on a sample workload and print what they decided.
     Demo(demo::DemoArgs),
+    /// Train a model on this machine with local workers (default: the digits job).
+    Train(train::TrainArgs),
 }
 
 impl Cli {
@@ -28,6 +31,7 @@ impl Cli {
         match self.command {
             Command::Plugin(c) => c.run(),
             Command::Demo(a) => a.run(),
+            Command::Train(a) => a.run(),
         }
     }
 }

@@ -1,0 +1,220 @@
+//! The job spec: a TOML file (unknown fields refused, errors with their place), or the
+//! embedded digits default.
+
+use crate::TrainError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The default job: UCI digits, 2 workers, MLP, FedAvg (see `examples/digits.toml`).
+pub const DEFAULT_JOB: &str = include_str!("../../../examples/digits.toml");
+
+/// A training job.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JobSpec {
+    /// Job name (checkpoints and reports carry it).
+    pub name: String,
+    /// Seed of the split, the shards, the weight init and the batch order.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Synchronous rounds.
+    pub rounds: u32,
+    /// Local workers (threads, each with its own model).
+    pub workers: usize,
+    /// Intra-op threads of each worker (libtorch).
+    #[serde(default = "one")]
+    pub threads: usize,
+    /// Device: `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "auto")]
+    pub device: String,
+    /// Data set, split and shards.
+    pub data: DataSpec,
+    /// Model architecture.
+    pub model: ModelSpec,
+    /// Optimizer.
+    pub optimizer: OptimizerSpec,
+    /// Local training per round.
+    pub training: TrainingSpec,
+    /// Scheduler plugin.
+    pub scheduler: PluginRef,
+    /// Cleaning chain, in order.
+    #[serde(default)]
+    pub cleaners: Vec<PluginRef>,
+    /// Aggregator plugin.
+    pub aggregator: PluginRef,
+}
+
+fn default_seed() -> u64 {
+    7
+}
+fn one() -> usize {
+    1
+}
+fn auto() -> String {
+    "auto".into()
+}
+
+/// Where the rows come from and how they are divided.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DataSpec {
+    /// `digits` (embedded) or `csv`.
+    pub source: String,
+    /// CSV file (relative to the job file), for `source = "csv"`.
+    pub path: Option<PathBuf>,
+    /// Label column of the CSV.
+    #[serde(default = "label")]
+    pub label: String,
+    /// Number of classes (default: largest label + 1).
+    pub classes: Option<usize>,
+    /// Share of rows held out for testing.
+    #[serde(default = "test_fraction")]
+    pub test_fraction: f64,
+    /// Shards of the training rows (one training task per shard per round; default: one per
+    /// worker).
+    pub shards: Option<usize>,
+    /// 0.0 = iid shards, 1.0 = shards sorted by label (non-iid).
+    #[serde(default)]
+    pub skew: f64,
+}
+
+fn label() -> String {
+    "label".into()
+}
+fn test_fraction() -> f64 {
+    0.2
+}
+
+/// Model architecture.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// Fully connected, ReLU between layers.
+    Mlp {
+        /// Hidden layer widths.
+        hidden: Vec<usize>,
+    },
+    /// LeNet-style: two 3x3 conv + max-pool blocks, then two linear layers.
+    Cnn {
+        /// Channels of the two conv layers.
+        #[serde(default = "cnn_channels")]
+        channels: [usize; 2],
+    },
+}
+
+fn cnn_channels() -> [usize; 2] {
+    [8, 16]
+}
+
+/// Optimizer.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OptimizerSpec {
+    /// `sgd` or `adam`.
+    pub kind: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    #[serde(default)]
+    pub momentum: f64,
+}
+
+/// Local training of one task.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrainingSpec {
+    /// Rows per step.
+    pub batch_size: usize,
+    /// Passes over the shard per round.
+    pub local_epochs: usize,
+}
+
+/// A plugin: a built-in name or the path of a `.wasm` file, plus its configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// Built-in name, or a path ending in `.wasm` (relative to the job file).
+    pub plugin: String,
+    /// Configuration passed to `configure` (values are turned into strings).
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+impl PluginRef {
+    /// The configuration as the plugin receives it.
+    pub fn config_pairs(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+}
+
+impl JobSpec {
+    /// Parses a job; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, TrainError> {
+        let job: JobSpec = toml::from_str(text).map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
+        job.validate().map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
+        Ok(job)
+    }
+
+    /// Reads and parses a job file; relative paths in it are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Job(format!("{}: {e}", path.display())))?;
+        let mut job = Self::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(p) = &job.data.path {
+            job.data.path = Some(base.join(p));
+        }
+        for r in job.cleaners.iter_mut().chain([&mut job.scheduler, &mut job.aggregator]) {
+            if r.plugin.ends_with(".wasm") {
+                r.plugin = base.join(&r.plugin).display().to_string();
+            }
+        }
+        Ok(job)
+    }
+
+    /// The embedded default (digits).
+    pub fn default_digits() -> Self {
+        Self::parse(DEFAULT_JOB, "<embedded examples/digits.toml>").expect("the embedded job is valid")
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("rounds", self.rounds as usize),
+            ("workers", self.workers),
+            ("threads", self.threads),
+            ("training.batch-size", self.training.batch_size),
+            ("training.local-epochs", self.training.local_epochs),
+        ];
+        if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("`{k}` must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
+            return Err(format!("`data.test-fraction` = {} must be in (0, 1)", self.data.test_fraction));
+        }
+        if !(0.0..=1.0).contains(&self.data.skew) {
+            return Err(format!("`data.skew` = {} must be in [0, 1]", self.data.skew));
+        }
+        match self.data.source.as_str() {
+            "digits" => {}
+            "csv" if self.data.path.is_some() => {}
+            "csv" => return Err("`data.source = \"csv\"` needs `data.path`".into()),
+            other => return Err(format!("`data.source` = `{other}`: expected `digits` or `csv`")),
+        }
+        if !matches!(self.optimizer.kind.as_str(), "sgd" | "adam") {
+            return Err(format!("`optimizer.kind` = `{}`: expected `sgd` or `adam`", self.optimizer.kind));
+        }
+        if !(self.optimizer.lr > 0.0) {
+            return Err("`optimizer.lr` must be > 0".into());
+        }
+        crate::device::parse(&self.device).map(|_| ())
+    }
+}
