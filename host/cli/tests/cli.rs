@@ -157,3 +157,43 @@ fn demo_runs_every_builtin() {
         );
     }
 }
+
+#[test]
+fn train_runs_the_embedded_digits_job_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = infra(&[
+        "train",
+        "--json",
+        "--checkpoint-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
+    let acc = report["final_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.96, "accuracy {acc}");
+    for key in [
+        "rounds",
+        "wall_seconds",
+        "samples_per_second",
+        "workers",
+        "parameter_bytes_moved",
+        "speedup_vs_one_worker",
+        "utilisation",
+        "cleaning",
+    ] {
+        assert!(!report[key].is_null(), "{key} missing from {report}");
+    }
+    assert!(dir.path().join("digits.safetensors").exists());
+}
+
+#[test]
+fn train_refuses_a_broken_job_file_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job.toml");
+    std::fs::write(&job, "name = \"x\"\nrounds = \"many\"\n").unwrap();
+    let o = infra(&["train", job.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("job.toml") && err.contains("rounds"), "{err}");
+}

@@ -19,20 +19,30 @@ pub fn save(model: &Model, meta: &Metadata, path: &Path) -> Result<(), TrainErro
     let mut at = 0;
     for (name, shape) in layout {
         let n: usize = shape.iter().product::<i64>() as usize;
-        let data: Vec<u8> = flat[at..at + n].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let data: Vec<u8> = flat[at..at + n]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         bytes.push((name, shape.iter().map(|&d| d as usize).collect(), data));
         at += n;
     }
     let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
-        .map(|(n, s, d)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), d).map_err(|e| TrainError::Model(e.to_string()))?)))
+        .map(|(n, s, d)| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), d)
+                    .map_err(|e| TrainError::Model(e.to_string()))?,
+            ))
+        })
         .collect::<Result<_, TrainError>>()?;
     let io = |e: std::io::Error| TrainError::Model(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, &Some(meta.clone()), &tmp).map_err(|e| TrainError::Model(e.to_string()))?;
+    safetensors::serialize_to_file(views, &Some(meta.clone()), &tmp)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -41,17 +51,28 @@ pub fn save(model: &Model, meta: &Metadata, path: &Path) -> Result<(), TrainErro
 pub fn load(model: &mut Model, path: &Path) -> Result<Metadata, TrainError> {
     let err = |m: String| TrainError::Model(format!("{}: {m}", path.display()));
     let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&data).map_err(|e| err(e.to_string()))?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&data).map_err(|e| err(e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let st = safetensors::SafeTensors::deserialize(&data).map_err(|e| err(e.to_string()))?;
     let mut flat = Vec::with_capacity(model.num_params());
     for (name, shape) in model.layout() {
-        let t = st.tensor(&name).map_err(|_| err(format!("no tensor `{name}`")))?;
+        let t = st
+            .tensor(&name)
+            .map_err(|_| err(format!("no tensor `{name}`")))?;
         let want: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         if t.dtype() != Dtype::F32 || t.shape() != want.as_slice() {
-            return Err(err(format!("`{name}` is {:?} {:?}, the model needs F32 {want:?}", t.dtype(), t.shape())));
+            return Err(err(format!(
+                "`{name}` is {:?} {:?}, the model needs F32 {want:?}",
+                t.dtype(),
+                t.shape()
+            )));
         }
-        flat.extend(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        flat.extend(
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
     }
     model.load_flat(&flat)?;
     Ok(meta)

@@ -43,42 +43,80 @@ impl Dataset {
     /// other column is a feature (numbers; empty cells and `nan` become NaN, for a cleaner to
     /// handle). `classes` defaults to the largest label + 1.
     pub fn load_csv(path: &Path, label: &str, classes: Option<usize>) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Data(format!("{}: {e}", path.display())))?;
         Self::parse_csv(&text, &path.display().to_string(), label, classes)
     }
 
     /// Parses CSV text (see [`Dataset::load_csv`]); `origin` names it in errors.
-    pub fn parse_csv(text: &str, origin: &str, label: &str, classes: Option<usize>) -> Result<Self, TrainError> {
+    pub fn parse_csv(
+        text: &str,
+        origin: &str,
+        label: &str,
+        classes: Option<usize>,
+    ) -> Result<Self, TrainError> {
         let err = |line: usize, col: Option<(usize, &str)>, msg: String| {
             TrainError::Data(match col {
                 Some((c, name)) => format!("{origin}:{line}: column {c} (`{name}`): {msg}"),
                 None => format!("{origin}:{line}: {msg}"),
             })
         };
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().ok_or_else(|| err(1, None, "empty file, expected a header row".into()))?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines
+            .next()
+            .ok_or_else(|| err(1, None, "empty file, expected a header row".into()))?;
         let names: Vec<&str> = header.split(',').map(str::trim).collect();
-        let label_col = names
+        let label_col = names.iter().position(|n| *n == label).ok_or_else(|| {
+            err(
+                1,
+                None,
+                format!(
+                    "no label column `{label}` in the header ({})",
+                    names.join(", ")
+                ),
+            )
+        })?;
+        let columns: Vec<String> = names
             .iter()
-            .position(|n| *n == label)
-            .ok_or_else(|| err(1, None, format!("no label column `{label}` in the header ({})", names.join(", "))))?;
-        let columns: Vec<String> = names.iter().enumerate().filter(|(i, _)| *i != label_col).map(|(_, n)| n.to_string()).collect();
+            .enumerate()
+            .filter(|(i, _)| *i != label_col)
+            .map(|(_, n)| n.to_string())
+            .collect();
         let mut features = Vec::new();
         let mut labels = Vec::new();
         for (i, line) in lines {
             let line_no = i + 1;
             let cells: Vec<&str> = line.split(',').map(str::trim).collect();
             if cells.len() != names.len() {
-                return Err(err(line_no, None, format!("{} cells, the header has {}", cells.len(), names.len())));
+                return Err(err(
+                    line_no,
+                    None,
+                    format!("{} cells, the header has {}", cells.len(), names.len()),
+                ));
             }
             for (c, cell) in cells.iter().enumerate() {
                 if c == label_col {
-                    let v: i32 = cell.parse().map_err(|_| err(line_no, Some((c + 1, names[c])), format!("label `{cell}` is not an integer")))?;
+                    let v: i32 = cell.parse().map_err(|_| {
+                        err(
+                            line_no,
+                            Some((c + 1, names[c])),
+                            format!("label `{cell}` is not an integer"),
+                        )
+                    })?;
                     labels.push(v);
                 } else if cell.is_empty() || cell.eq_ignore_ascii_case("nan") {
                     features.push(f32::NAN);
                 } else {
-                    let v: f32 = cell.parse().map_err(|_| err(line_no, Some((c + 1, names[c])), format!("`{cell}` is not a number")))?;
+                    let v: f32 = cell.parse().map_err(|_| {
+                        err(
+                            line_no,
+                            Some((c + 1, names[c])),
+                            format!("`{cell}` is not a number"),
+                        )
+                    })?;
                     features.push(v);
                 }
             }
@@ -86,8 +124,14 @@ impl Dataset {
         if labels.is_empty() {
             return Err(err(1, None, "no data rows".into()));
         }
-        let classes = classes.unwrap_or_else(|| labels.iter().copied().max().unwrap_or(0).max(0) as usize + 1);
-        Ok(Self { columns, features, labels, classes })
+        let classes = classes
+            .unwrap_or_else(|| labels.iter().copied().max().unwrap_or(0).max(0) as usize + 1);
+        Ok(Self {
+            columns,
+            features,
+            labels,
+            classes,
+        })
     }
 
     /// The rows at `idx`, in that order.

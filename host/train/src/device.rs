@@ -10,7 +10,9 @@ pub fn parse(name: &str) -> Result<Option<Device>, String> {
         "cuda" => Ok(Some(Device::Cuda(0))),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => Ok(Some(Device::Cuda(n))),
-            _ => Err(format!("device `{other}`: expected auto, cpu, cuda or cuda:N")),
+            _ => Err(format!(
+                "device `{other}`: expected auto, cpu, cuda or cuda:N"
+            )),
         },
     }
 }
@@ -25,7 +27,9 @@ pub fn resolve(name: &str) -> Result<Device, String> {
             if n < count {
                 Ok(Device::Cuda(n))
             } else {
-                Err(format!("device cuda:{n} requested, {count} CUDA device(s) available"))
+                Err(format!(
+                    "device cuda:{n} requested, {count} CUDA device(s) available"
+                ))
             }
         }
         Some(d) => Ok(d),

@@ -160,20 +160,27 @@ impl PluginRef {
 impl JobSpec {
     /// Parses a job; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, TrainError> {
-        let job: JobSpec = toml::from_str(text).map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
-        job.validate().map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
+        let job: JobSpec =
+            toml::from_str(text).map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
+        job.validate()
+            .map_err(|e| TrainError::Job(format!("{origin}: {e}")))?;
         Ok(job)
     }
 
     /// Reads and parses a job file; relative paths in it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Job(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Job(format!("{}: {e}", path.display())))?;
         let mut job = Self::parse(&text, &path.display().to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(p) = &job.data.path {
             job.data.path = Some(base.join(p));
         }
-        for r in job.cleaners.iter_mut().chain([&mut job.scheduler, &mut job.aggregator]) {
+        for r in job
+            .cleaners
+            .iter_mut()
+            .chain([&mut job.scheduler, &mut job.aggregator])
+        {
             if r.plugin.ends_with(".wasm") {
                 r.plugin = base.join(&r.plugin).display().to_string();
             }
@@ -183,7 +190,8 @@ impl JobSpec {
 
     /// The embedded default (digits).
     pub fn default_digits() -> Self {
-        Self::parse(DEFAULT_JOB, "<embedded examples/digits.toml>").expect("the embedded job is valid")
+        Self::parse(DEFAULT_JOB, "<embedded examples/digits.toml>")
+            .expect("the embedded job is valid")
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -198,19 +206,32 @@ impl JobSpec {
             return Err(format!("`{k}` must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
-            return Err(format!("`data.test-fraction` = {} must be in (0, 1)", self.data.test_fraction));
+            return Err(format!(
+                "`data.test-fraction` = {} must be in (0, 1)",
+                self.data.test_fraction
+            ));
         }
         if !(0.0..=1.0).contains(&self.data.skew) {
-            return Err(format!("`data.skew` = {} must be in [0, 1]", self.data.skew));
+            return Err(format!(
+                "`data.skew` = {} must be in [0, 1]",
+                self.data.skew
+            ));
         }
         match self.data.source.as_str() {
             "digits" => {}
             "csv" if self.data.path.is_some() => {}
             "csv" => return Err("`data.source = \"csv\"` needs `data.path`".into()),
-            other => return Err(format!("`data.source` = `{other}`: expected `digits` or `csv`")),
+            other => {
+                return Err(format!(
+                    "`data.source` = `{other}`: expected `digits` or `csv`"
+                ))
+            }
         }
         if !matches!(self.optimizer.kind.as_str(), "sgd" | "adam") {
-            return Err(format!("`optimizer.kind` = `{}`: expected `sgd` or `adam`", self.optimizer.kind));
+            return Err(format!(
+                "`optimizer.kind` = `{}`: expected `sgd` or `adam`",
+                self.optimizer.kind
+            ));
         }
         if !(self.optimizer.lr > 0.0) {
             return Err("`optimizer.lr` must be > 0".into());

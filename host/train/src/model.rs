@@ -18,7 +18,12 @@ pub struct Model {
 impl Model {
     /// Builds `spec` for `input` features and `classes` outputs on `device`, with weights
     /// initialised from tch's global seed.
-    pub fn new(spec: &ModelSpec, input: usize, classes: usize, device: Device) -> Result<Self, TrainError> {
+    pub fn new(
+        spec: &ModelSpec,
+        input: usize,
+        classes: usize,
+        device: Device,
+    ) -> Result<Self, TrainError> {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let net = match spec {
@@ -27,11 +32,21 @@ impl Model {
                 let mut width = input;
                 for (i, &h) in hidden.iter().enumerate() {
                     net = net
-                        .add(nn::linear(&root / format!("fc{i}"), width as i64, h as i64, Default::default()))
+                        .add(nn::linear(
+                            &root / format!("fc{i}"),
+                            width as i64,
+                            h as i64,
+                            Default::default(),
+                        ))
                         .add_fn(|x| x.relu());
                     width = h;
                 }
-                net.add(nn::linear(&root / "out", width as i64, classes as i64, Default::default()))
+                net.add(nn::linear(
+                    &root / "out",
+                    width as i64,
+                    classes as i64,
+                    Default::default(),
+                ))
             }
             ModelSpec::Cnn { channels } => {
                 let side = (input as f64).sqrt() as i64;
@@ -41,7 +56,10 @@ impl Model {
                     )));
                 }
                 let (c1, c2) = (channels[0] as i64, channels[1] as i64);
-                let conv = nn::ConvConfig { padding: 1, ..Default::default() };
+                let conv = nn::ConvConfig {
+                    padding: 1,
+                    ..Default::default()
+                };
                 let pooled = side / 2 / 2;
                 nn::seq_t()
                     .add_fn(move |x| x.view([-1, 1, side, side]))
@@ -50,14 +68,29 @@ impl Model {
                     .add(nn::conv2d(&root / "conv2", c1, c2, 3, conv))
                     .add_fn(|x| x.relu().max_pool2d_default(2))
                     .add_fn(|x| x.flatten(1, -1))
-                    .add(nn::linear(&root / "fc", c2 * pooled * pooled, 64, Default::default()))
+                    .add(nn::linear(
+                        &root / "fc",
+                        c2 * pooled * pooled,
+                        64,
+                        Default::default(),
+                    ))
                     .add_fn(|x| x.relu())
-                    .add(nn::linear(&root / "out", 64, classes as i64, Default::default()))
+                    .add(nn::linear(
+                        &root / "out",
+                        64,
+                        classes as i64,
+                        Default::default(),
+                    ))
             }
         };
         let mut names: Vec<String> = vs.variables().into_keys().collect();
         names.sort();
-        Ok(Self { vs, net, names, input })
+        Ok(Self {
+            vs,
+            net,
+            names,
+            input,
+        })
     }
 
     /// Device the model lives on.
@@ -73,7 +106,10 @@ impl Model {
     /// Variable names in canonical order, with their shapes.
     pub fn layout(&self) -> Vec<(String, Vec<i64>)> {
         let vars = self.vs.variables();
-        self.names.iter().map(|n| (n.clone(), vars[n].size())).collect()
+        self.names
+            .iter()
+            .map(|n| (n.clone(), vars[n].size()))
+            .collect()
     }
 
     /// Number of parameters.
@@ -86,7 +122,11 @@ impl Model {
         let vars = self.vs.variables();
         let mut out = Vec::with_capacity(self.num_params());
         for n in &self.names {
-            let t = vars[n].detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
+            let t = vars[n]
+                .detach()
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .flatten(0, -1);
             let v: Vec<f32> = Vec::try_from(&t).expect("a float tensor");
             out.extend_from_slice(&v);
         }
@@ -97,7 +137,10 @@ impl Model {
     pub fn load_flat(&mut self, flat: &[f32]) -> Result<(), TrainError> {
         let expected = self.num_params();
         if flat.len() != expected {
-            return Err(TrainError::Model(format!("{} parameters given, the model has {expected}", flat.len())));
+            return Err(TrainError::Model(format!(
+                "{} parameters given, the model has {expected}",
+                flat.len()
+            )));
         }
         let vars = self.vs.variables();
         let mut at = 0;
@@ -105,7 +148,9 @@ impl Model {
             for n in &self.names {
                 let mut var = vars[n].shallow_clone();
                 let k = var.numel();
-                let src = Tensor::from_slice(&flat[at..at + k]).view(var.size().as_slice()).to_device(var.device());
+                let src = Tensor::from_slice(&flat[at..at + k])
+                    .view(var.size().as_slice())
+                    .to_device(var.device());
                 var.copy_(&src);
                 at += k;
             }

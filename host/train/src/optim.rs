@@ -12,7 +12,9 @@ pub(crate) fn tensors(model: &Model, data: &Dataset) -> (Tensor, Tensor) {
     let xs = Tensor::from_slice(&data.features)
         .view([data.rows() as i64, data.width() as i64])
         .to_device(model.device());
-    let ys = Tensor::from_slice(&data.labels).to_kind(Kind::Int64).to_device(model.device());
+    let ys = Tensor::from_slice(&data.labels)
+        .to_kind(Kind::Int64)
+        .to_device(model.device());
     (xs, ys)
 }
 
@@ -31,7 +33,11 @@ pub(crate) fn train(
     }
     let mut optimizer = match opt.kind.as_str() {
         "adam" => tch::nn::Adam::default().build(model.var_store(), opt.lr)?,
-        _ => tch::nn::Sgd { momentum: opt.momentum, ..Default::default() }.build(model.var_store(), opt.lr)?,
+        _ => tch::nn::Sgd {
+            momentum: opt.momentum,
+            ..Default::default()
+        }
+        .build(model.var_store(), opt.lr)?,
     };
     let (xs, ys) = tensors(model, data);
     let n = data.rows();
@@ -40,7 +46,8 @@ pub(crate) fn train(
     for epoch in 0..spec.local_epochs {
         let mut order: Vec<usize> = (0..n).collect();
         crate::data::shuffle(&mut order, seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37));
-        let order = Tensor::from_slice(&order.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(model.device());
+        let order = Tensor::from_slice(&order.iter().map(|&i| i as i64).collect::<Vec<_>>())
+            .to_device(model.device());
         let (mut sum, mut batches) = (0.0, 0);
         for start in (0..n).step_by(spec.batch_size) {
             let len = spec.batch_size.min(n - start) as i64;

@@ -1,6 +1,7 @@
 //! `infra train`: K local workers in synchronous rounds.
 //!
-//! Each round the scheduler plugin places the round's training tasks (one per shard) on the
+//! The cleaning chain runs once over the whole data set, before the seeded split and the
+//! sharding. Each round the scheduler plugin places the round's training tasks (one per shard) on the
 //! workers, presented to it as nodes with their resources; tasks run in waves until every
 //! shard of the round is trained. Each worker loads the global parameters into its own model,
 //! trains on its (already cleaned) shard and returns its update; the aggregator plugin merges
@@ -93,10 +94,8 @@ pub struct JobReport {
     /// Seed article: utilisation = allocated / total (worker-seconds busy / worker-seconds
     /// available during training).
     pub utilisation: f64,
-    /// Cleaning chain, per step, summed over shards (training data) ...
+    /// Cleaning chain, per step, over the whole data set.
     pub cleaning: Vec<StepSummary>,
-    /// ... and for the test split.
-    pub cleaning_test: Vec<StepSummary>,
     /// Plugins used: kind -> (name, sha256).
     pub plugins: BTreeMap<String, (String, String)>,
     /// Every round.
@@ -136,12 +135,21 @@ fn to_batches(d: &Dataset) -> Vec<Batch> {
     d.labels
         .chunks(CLEAN_BATCH_ROWS)
         .zip(d.features.chunks(CLEAN_BATCH_ROWS * w.max(1)))
-        .map(|(l, f)| Batch { columns: d.columns.clone(), features: f.to_vec(), labels: l.to_vec() })
+        .map(|(l, f)| Batch {
+            columns: d.columns.clone(),
+            features: f.to_vec(),
+            labels: l.to_vec(),
+        })
         .collect()
 }
 
 fn from_batches(template: &Dataset, batches: Vec<Batch>) -> Dataset {
-    let mut out = Dataset { columns: template.columns.clone(), features: Vec::new(), labels: Vec::new(), classes: template.classes };
+    let mut out = Dataset {
+        columns: template.columns.clone(),
+        features: Vec::new(),
+        labels: Vec::new(),
+        classes: template.classes,
+    };
     for b in batches {
         if let Some(first) = Some(&b.columns).filter(|c| !c.is_empty()) {
             out.columns = first.clone();
@@ -155,7 +163,13 @@ fn from_batches(template: &Dataset, batches: Vec<Batch>) -> Dataset {
 fn add_steps(total: &mut Vec<StepSummary>, steps: Vec<StepReport>) {
     for (i, s) in steps.into_iter().enumerate() {
         if total.len() <= i {
-            total.push(StepSummary { step: s.step.clone(), rows_in: 0, rows_out: 0, dropped: BTreeMap::new(), values_changed: 0 });
+            total.push(StepSummary {
+                step: s.step.clone(),
+                rows_in: 0,
+                rows_out: 0,
+                dropped: BTreeMap::new(),
+                values_changed: 0,
+            });
         }
         let t = &mut total[i];
         t.rows_in += s.rows_in;
@@ -167,7 +181,11 @@ fn add_steps(total: &mut Vec<StepSummary>, steps: Vec<StepReport>) {
     }
 }
 
-fn clean(chain: &CleaningChain, d: &Dataset, total: &mut Vec<StepSummary>) -> Result<Dataset, TrainError> {
+fn clean(
+    chain: &CleaningChain,
+    d: &Dataset,
+    total: &mut Vec<StepSummary>,
+) -> Result<Dataset, TrainError> {
     if d.rows() == 0 {
         return Ok(d.clone());
     }
@@ -175,9 +193,17 @@ fn clean(chain: &CleaningChain, d: &Dataset, total: &mut Vec<StepSummary>) -> Re
     add_steps(total, steps);
     let cleaned = from_batches(d, batches);
     if cleaned.width() != d.width() {
-        return Err(TrainError::Data(format!("the cleaning chain changed the width from {} to {}", d.width(), cleaned.width())));
+        return Err(TrainError::Data(format!(
+            "the cleaning chain changed the width from {} to {}",
+            d.width(),
+            cleaned.width()
+        )));
     }
-    if let Some(bad) = cleaned.labels.iter().find(|&&l| l < 0 || l as usize >= d.classes) {
+    if let Some(bad) = cleaned
+        .labels
+        .iter()
+        .find(|&&l| l < 0 || l as usize >= d.classes)
+    {
         return Err(TrainError::Data(format!(
             "label {bad} is outside 0..{} after cleaning: add `drop-invalid` with `num-classes` to the cleaners",
             d.classes
@@ -205,29 +231,56 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
     // Data.
     let data = match job.data.source.as_str() {
         "digits" => Dataset::digits(),
-        _ => Dataset::load_csv(job.data.path.as_deref().expect("validated"), &job.data.label, job.data.classes)?,
+        _ => Dataset::load_csv(
+            job.data.path.as_deref().expect("validated"),
+            &job.data.label,
+            job.data.classes,
+        )?,
     };
-    let (train, test) = data.split(job.data.test_fraction, job.seed);
-    let n_shards = job.data.shards.unwrap_or(job.workers).max(1);
-    let shards = train.shards(n_shards, job.data.skew, job.seed);
-
     // Plugins.
     let scheduler = load_plugin(runtime, &job.scheduler, PluginKind::Scheduler)?;
     let aggregator = load_plugin(runtime, &job.aggregator, PluginKind::Aggregator)?;
-    let cleaners = job.cleaners.iter().map(|c| load_plugin(runtime, c, PluginKind::Cleaner)).collect::<Result<Vec<_>, _>>()?;
+    let cleaners = job
+        .cleaners
+        .iter()
+        .map(|c| load_plugin(runtime, c, PluginKind::Cleaner))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut plugins = BTreeMap::new();
-    plugins.insert("scheduler".into(), (scheduler.meta().name.clone(), scheduler.meta().sha256.clone()));
-    plugins.insert("aggregator".into(), (aggregator.meta().name.clone(), aggregator.meta().sha256.clone()));
+    plugins.insert(
+        "scheduler".into(),
+        (
+            scheduler.meta().name.clone(),
+            scheduler.meta().sha256.clone(),
+        ),
+    );
+    plugins.insert(
+        "aggregator".into(),
+        (
+            aggregator.meta().name.clone(),
+            aggregator.meta().sha256.clone(),
+        ),
+    );
     for (i, c) in cleaners.iter().enumerate() {
-        plugins.insert(format!("cleaner.{i}"), (c.meta().name.clone(), c.meta().sha256.clone()));
+        plugins.insert(
+            format!("cleaner.{i}"),
+            (c.meta().name.clone(), c.meta().sha256.clone()),
+        );
     }
 
-    // Cleaning: every shard passes through the chain (as its worker would), and the test split.
+    // Cleaning: the whole data set passes through the chain before it is split and sharded,
+    // so `dedup` and fitted statistics see every row and every shard is clean.
     let chain = CleaningChain::new(cleaners)?;
     let mut cleaning = Vec::new();
-    let shards: Vec<Dataset> = shards.iter().map(|s| clean(&chain, s, &mut cleaning)).collect::<Result<_, _>>()?;
-    let mut cleaning_test = Vec::new();
-    let test = clean(&chain, &test, &mut cleaning_test)?;
+    let data = clean(&chain, &data, &mut cleaning)?;
+    let (train, test) = data.split(job.data.test_fraction, job.seed);
+    let n_shards = job.data.shards.unwrap_or(job.workers).max(1);
+    let shards = train.shards(n_shards, job.data.skew, job.seed);
+    if shards.iter().any(|s| s.rows() == 0) {
+        return Err(TrainError::Data(format!(
+            "{} rows after cleaning are too few for {n_shards} shards",
+            train.rows()
+        )));
+    }
     let classes = data.classes;
 
     // Models.
@@ -240,7 +293,11 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
 
     let nodes_template: Vec<Node> = (0..job.workers)
         .map(|w| {
-            let cap = Resources { cpu_millis: MILLIS_PER_THREAD * job.threads as u32, memory_mib: 4096, gpus: matches!(device, tch::Device::Cuda(_)) as u32 };
+            let cap = Resources {
+                cpu_millis: MILLIS_PER_THREAD * job.threads as u32,
+                memory_mib: 4096,
+                gpus: matches!(device, tch::Device::Cuda(_)) as u32,
+            };
             Node {
                 id: format!("worker-{w}"),
                 tier: Tier::Server,
@@ -253,11 +310,20 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
             }
         })
         .collect();
-    let shard_bytes: Vec<u64> = shards.iter().map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64).collect();
+    let shard_bytes: Vec<u64> = shards
+        .iter()
+        .map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64)
+        .collect();
     let mut holder: Vec<Option<usize>> = vec![None; shards.len()];
     let mut workers: Vec<WorkerReport> = nodes_template
         .iter()
-        .map(|n| WorkerReport { id: n.id.clone(), tasks: 0, samples: 0, busy_seconds: 0.0, utilisation: 0.0 })
+        .map(|n| WorkerReport {
+            id: n.id.clone(),
+            tasks: 0,
+            samples: 0,
+            busy_seconds: 0.0,
+            utilisation: 0.0,
+        })
         .collect();
     let mut history = Vec::new();
     let mut training_wall = Duration::ZERO;
@@ -278,29 +344,56 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     id: format!("r{round}-shard{s}"),
                     job: job.name.clone(),
                     priority: 0,
-                    demand: Resources { cpu_millis: MILLIS_PER_THREAD * job.threads as u32, memory_mib: 256, gpus: 0 },
+                    demand: Resources {
+                        cpu_millis: MILLIS_PER_THREAD * job.threads as u32,
+                        memory_mib: 256,
+                        gpus: 0,
+                    },
                     est_duration_ms: 0,
                     input_bytes: shard_bytes[s] + 4 * n_params as u64,
-                    input_holders: holder[s].map(|w| vec![format!("worker-{w}")]).unwrap_or_default(),
+                    input_holders: holder[s]
+                        .map(|w| vec![format!("worker-{w}")])
+                        .unwrap_or_default(),
                     attempts: 0,
                 })
                 .collect();
             let mut nodes = nodes_template.clone();
             for (w, n) in nodes.iter_mut().enumerate() {
-                n.load = if training_wall.is_zero() { 0.0 } else { (workers[w].busy_seconds / training_wall.as_secs_f64()) as f32 };
+                n.load = if training_wall.is_zero() {
+                    0.0
+                } else {
+                    (workers[w].busy_seconds / training_wall.as_secs_f64()) as f32
+                };
             }
-            let placed = sched.schedule(&tasks, &nodes).map_err(|e| TrainError::Round { round, cause: e.to_string() })?;
+            let placed = sched
+                .schedule(&tasks, &nodes)
+                .map_err(|e| TrainError::Round {
+                    round,
+                    cause: e.to_string(),
+                })?;
             if placed.is_empty() {
                 return Err(TrainError::Round {
                     round,
-                    cause: format!("scheduler `{}` placed none of {} pending tasks on {} free workers", scheduler.meta().name, tasks.len(), nodes.len()),
+                    cause: format!(
+                        "scheduler `{}` placed none of {} pending tasks on {} free workers",
+                        scheduler.meta().name,
+                        tasks.len(),
+                        nodes.len()
+                    ),
                 });
             }
             let assignments: Vec<(usize, usize)> = placed
                 .iter()
                 .map(|a| {
-                    let s = pending[tasks.iter().position(|t| t.id == a.task_id).expect("checked by the runtime")];
-                    let w: usize = a.node_id.trim_start_matches("worker-").parse().expect("checked by the runtime");
+                    let s = pending[tasks
+                        .iter()
+                        .position(|t| t.id == a.task_id)
+                        .expect("checked by the runtime")];
+                    let w: usize = a
+                        .node_id
+                        .trim_start_matches("worker-")
+                        .parse()
+                        .expect("checked by the runtime");
                     (s, w)
                 })
                 .collect();
@@ -316,16 +409,34 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                             let t = Instant::now();
                             let mut model = Model::new(&job.model, shard.width(), classes, device)?;
                             model.load_flat(global_ref)?;
-                            let (loss, samples) = optim::train(&model, shard, &job.optimizer, &job.training, seed)?;
-                            Ok(TaskOutcome { shard: s, worker: w, params: model.flat(), loss, samples, busy: t.elapsed() })
+                            let (loss, samples) =
+                                optim::train(&model, shard, &job.optimizer, &job.training, seed)?;
+                            Ok(TaskOutcome {
+                                shard: s,
+                                worker: w,
+                                params: model.flat(),
+                                loss,
+                                samples,
+                                busy: t.elapsed(),
+                            })
                         })
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(TrainError::Model("a worker thread panicked".into())))).collect()
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(TrainError::Model("a worker thread panicked".into()))
+                        })
+                    })
+                    .collect()
             });
             training_wall += wave_started.elapsed();
             for r in results {
-                let o = r.map_err(|e| TrainError::Round { round, cause: e.to_string() })?;
+                let o = r.map_err(|e| TrainError::Round {
+                    round,
+                    cause: e.to_string(),
+                })?;
                 pending.retain(|&s| s != o.shard);
                 holder[o.shard] = Some(o.worker);
                 let wr = &mut workers[o.worker];
@@ -338,22 +449,42 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
             }
         }
         outcomes.sort_by_key(|o| o.shard);
-        let peers: Vec<String> = outcomes.iter().map(|o| format!("worker-{}/shard-{}", o.worker, o.shard)).collect();
+        let peers: Vec<String> = outcomes
+            .iter()
+            .map(|o| format!("worker-{}/shard-{}", o.worker, o.shard))
+            .collect();
         let refs: Vec<UpdateRef> = outcomes
             .iter()
             .zip(&peers)
-            .map(|(o, p)| UpdateRef { peer: p, samples: shards[o.shard].rows() as u64, loss: o.loss, params: &o.params })
+            .map(|(o, p)| UpdateRef {
+                peer: p,
+                samples: shards[o.shard].rows() as u64,
+                loss: o.loss,
+                params: &o.params,
+            })
             .collect();
         let mut next = Vec::with_capacity(n_params);
         let summary = agg
             .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
-            .map_err(|e| TrainError::Round { round, cause: e.to_string() })?;
+            .map_err(|e| TrainError::Round {
+                round,
+                cause: e.to_string(),
+            })?;
         global = next;
         global_model.load_flat(&global)?;
         let (acc, test_loss) = optim::evaluate(&global_model, &test)?;
         let samples: u64 = refs.iter().map(|r| r.samples).sum();
-        let train_loss = refs.iter().map(|r| r.loss * r.samples as f32).sum::<f32>() / samples.max(1) as f32;
-        let report = RoundReport { round, train_loss, test_accuracy: acc, test_loss, seconds: round_started.elapsed().as_secs_f64(), waves, aggregator: summary };
+        let train_loss =
+            refs.iter().map(|r| r.loss * r.samples as f32).sum::<f32>() / samples.max(1) as f32;
+        let report = RoundReport {
+            round,
+            train_loss,
+            test_accuracy: acc,
+            test_loss,
+            seconds: round_started.elapsed().as_secs_f64(),
+            waves,
+            aggregator: summary,
+        };
         if let Some(dir) = &opts.checkpoint_dir {
             let mut meta = checkpoint::Metadata::new();
             meta.insert("job".into(), job.name.clone());
@@ -392,7 +523,6 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
         speedup_vs_one_worker: busy / train_s,
         utilisation: busy / (train_s * job.workers as f64),
         cleaning,
-        cleaning_test,
         plugins,
         history,
         checkpoint: checkpoint_path,

@@ -22,7 +22,21 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "setup" => setup(&root, false),
         "train" => setup(&root, false).and_then(|_| {
-            cargo(&root, &["run", "--release", "-q", "-p", "infra-cli", "--bin", "infra", "--", "train"], &rest)
+            cargo(
+                &root,
+                &[
+                    "run",
+                    "--release",
+                    "-q",
+                    "-p",
+                    "infra-cli",
+                    "--bin",
+                    "infra",
+                    "--",
+                    "train",
+                ],
+                &rest,
+            )
         }),
         "demo" => setup(&root, false).and_then(|_| {
             cargo(

@@ -32,11 +32,16 @@ static BAR: OnceLock<ProgressBar> = OnceLock::new();
 fn on_round(r: &RoundReport, job: &JobSpec) {
     let bar = BAR.get_or_init(|| {
         let b = ProgressBar::new(job.rounds as u64);
-        b.set_style(ProgressStyle::with_template("round {pos}/{len} {bar:30} {msg}").expect("template"));
+        b.set_style(
+            ProgressStyle::with_template("round {pos}/{len} {bar:30} {msg}").expect("template"),
+        );
         b
     });
     bar.set_position(r.round as u64);
-    bar.set_message(format!("loss {:.4}  test accuracy {:.4}", r.train_loss, r.test_accuracy));
+    bar.set_message(format!(
+        "loss {:.4}  test accuracy {:.4}",
+        r.train_loss, r.test_accuracy
+    ));
 }
 
 impl TrainArgs {
@@ -52,8 +57,12 @@ impl TrainArgs {
             job.rounds = r;
         }
         let runtime = Runtime::new()?;
-        let opts = RunOptions { checkpoint_dir: Some(self.checkpoint_dir.clone()), on_round: (!self.json).then_some(on_round as fn(&RoundReport, &JobSpec)) };
-        let report = infra_train::run(&job, &runtime, &opts).with_context(|| format!("job `{}`", job.name))?;
+        let opts = RunOptions {
+            checkpoint_dir: Some(self.checkpoint_dir.clone()),
+            on_round: (!self.json).then_some(on_round as fn(&RoundReport, &JobSpec)),
+        };
+        let report = infra_train::run(&job, &runtime, &opts)
+            .with_context(|| format!("job `{}`", job.name))?;
         if let Some(b) = BAR.get() {
             b.finish();
         }
@@ -67,21 +76,60 @@ impl TrainArgs {
 }
 
 fn print_report(r: &JobReport) {
-    println!("\njob `{}` on {}: test accuracy {:.4} after {} rounds in {:.1} s", r.job, r.device, r.final_accuracy, r.rounds, r.wall_seconds);
-    let mut t = super::table(&["round", "train loss", "test loss", "test accuracy", "seconds", "aggregator"]);
+    println!(
+        "\njob `{}` on {}: test accuracy {:.4} after {} rounds in {:.1} s",
+        r.job, r.device, r.final_accuracy, r.rounds, r.wall_seconds
+    );
+    let mut t = super::table(&[
+        "round",
+        "train loss",
+        "test loss",
+        "test accuracy",
+        "seconds",
+        "aggregator",
+    ]);
     for h in &r.history {
-        t.add_row(vec![h.round.to_string(), format!("{:.4}", h.train_loss), format!("{:.4}", h.test_loss), format!("{:.4}", h.test_accuracy), format!("{:.2}", h.seconds), h.aggregator.clone()]);
+        t.add_row(vec![
+            h.round.to_string(),
+            format!("{:.4}", h.train_loss),
+            format!("{:.4}", h.test_loss),
+            format!("{:.4}", h.test_accuracy),
+            format!("{:.2}", h.seconds),
+            h.aggregator.clone(),
+        ]);
     }
     println!("{t}");
     let mut t = super::table(&["worker", "tasks", "samples", "busy (s)", "utilisation"]);
     for w in &r.workers {
-        t.add_row(vec![w.id.clone(), w.tasks.to_string(), w.samples.to_string(), format!("{:.2}", w.busy_seconds), format!("{:.1}%", w.utilisation * 100.0)]);
+        t.add_row(vec![
+            w.id.clone(),
+            w.tasks.to_string(),
+            w.samples.to_string(),
+            format!("{:.2}", w.busy_seconds),
+            format!("{:.1}%", w.utilisation * 100.0),
+        ]);
     }
     println!("{t}");
-    let mut t = super::table(&["cleaning step", "rows in", "rows out", "dropped", "values changed"]);
+    let mut t = super::table(&[
+        "cleaning step",
+        "rows in",
+        "rows out",
+        "dropped",
+        "values changed",
+    ]);
     for s in &r.cleaning {
         let d: Vec<String> = s.dropped.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        t.add_row(vec![s.step.clone(), s.rows_in.to_string(), s.rows_out.to_string(), if d.is_empty() { "-".into() } else { d.join(", ") }, s.values_changed.to_string()]);
+        t.add_row(vec![
+            s.step.clone(),
+            s.rows_in.to_string(),
+            s.rows_out.to_string(),
+            if d.is_empty() {
+                "-".into()
+            } else {
+                d.join(", ")
+            },
+            s.values_changed.to_string(),
+        ]);
     }
     println!("{t}");
     println!(

@@ -1,0 +1,297 @@
+//! Native training (issue 3) through real libtorch and real plugins: the digits accuracy bar,
+//! exact parameter and checkpoint round trips, CSV errors, non-iid convergence with `median`,
+//! a trapping aggregator, and the cleaning report on planted bad rows.
+
+use infra_tests::runtime;
+use infra_train::job::ModelSpec;
+use infra_train::{checkpoint, Dataset, JobSpec, Model, RunOptions, TrainError};
+use std::fmt::Write as _;
+
+#[test]
+fn the_default_digits_job_reaches_96_percent() {
+    let job = JobSpec::default_digits();
+    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
+    assert!(
+        report.final_accuracy >= 0.96,
+        "accuracy {}",
+        report.final_accuracy
+    );
+    assert_eq!(report.rounds, job.rounds);
+    assert_eq!(report.history.len(), job.rounds as usize);
+    // Two shards, two workers: every round one task per worker.
+    for w in &report.workers {
+        assert_eq!(w.tasks, job.rounds, "{w:?}");
+        assert!(w.utilisation > 0.0 && w.utilisation <= 1.0 + 1e-9, "{w:?}");
+    }
+    let tasks = (job.rounds * 2) as u64;
+    assert_eq!(
+        report.parameter_bytes_moved,
+        tasks * 2 * 4 * report.parameters as u64
+    );
+    assert!(report.speedup_vs_one_worker > 0.0 && report.speedup_vs_one_worker <= 2.0 + 1e-9);
+    assert_eq!(report.plugins["scheduler"].0, "priority");
+    assert_eq!(report.plugins["aggregator"].0, "fedavg");
+    assert_eq!(
+        report.cleaning[0].rows_in, 1797,
+        "the embedded digits have 1,797 rows"
+    );
+}
+
+#[test]
+fn flat_parameters_round_trip_exactly() {
+    for spec in [
+        ModelSpec::Mlp {
+            hidden: vec![32, 16],
+        },
+        ModelSpec::Cnn { channels: [4, 8] },
+    ] {
+        tch::manual_seed(1);
+        let a = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap();
+        tch::manual_seed(2);
+        let mut b = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap();
+        let flat = a.flat();
+        assert_eq!(flat.len(), a.num_params());
+        assert_ne!(b.flat(), flat, "different seeds, different weights");
+        b.load_flat(&flat).unwrap();
+        let back = b.flat();
+        assert!(
+            back.iter()
+                .zip(&flat)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "bit-exact"
+        );
+        let xs = tch::Tensor::from_slice(&Dataset::digits().features[..64 * 5]).view([5, 64]);
+        let (ya, yb) = (a.forward(&xs, false), b.forward(&xs, false));
+        assert_eq!(
+            Vec::<f32>::try_from(ya.flatten(0, -1)).unwrap(),
+            Vec::<f32>::try_from(yb.flatten(0, -1)).unwrap()
+        );
+        assert!(
+            b.load_flat(&flat[1..]).is_err(),
+            "a wrong length is refused"
+        );
+    }
+}
+
+#[test]
+fn checkpoints_round_trip_exactly_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::Cnn { channels: [4, 8] };
+    tch::manual_seed(3);
+    let a = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap();
+    let mut meta = checkpoint::Metadata::new();
+    meta.insert("job".into(), "t".into());
+    meta.insert("round".into(), "4".into());
+    let path = dir.path().join("t.safetensors");
+    checkpoint::save(&a, &meta, &path).unwrap();
+    tch::manual_seed(4);
+    let mut b = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap();
+    let got = checkpoint::load(&mut b, &path).unwrap();
+    assert_eq!(got, meta);
+    assert!(a
+        .flat()
+        .iter()
+        .zip(&b.flat())
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    // Another architecture cannot load it.
+    let mut c = Model::new(
+        &ModelSpec::Mlp { hidden: vec![8] },
+        64,
+        10,
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    let err = checkpoint::load(&mut c, &path).unwrap_err().to_string();
+    assert!(err.contains("no tensor"), "{err}");
+}
+
+#[test]
+fn csv_errors_name_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, "a,b,label\n1,2,0\n3,x,1\n").unwrap();
+    let err = Dataset::load_csv(&path, "label", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "{}:3: column 2 (`b`): `x` is not a number",
+            path.display()
+        )),
+        "{err}"
+    );
+
+    std::fs::write(&path, "a,b,label\n1,2,0\n3,4\n").unwrap();
+    let err = Dataset::load_csv(&path, "label", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":3: 2 cells, the header has 3"), "{err}");
+
+    std::fs::write(&path, "a,b,label\n1,2,zero\n").unwrap();
+    let err = Dataset::load_csv(&path, "label", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(":2: column 3 (`label`): label `zero` is not an integer"),
+        "{err}"
+    );
+
+    let err = Dataset::load_csv(&path, "class", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":1: no label column `class`"), "{err}");
+
+    // Empty cells and `nan` are values for the cleaners, not parse errors.
+    std::fs::write(&path, "a,b,label\n,nan,1\n").unwrap();
+    let d = Dataset::load_csv(&path, "label", None).unwrap();
+    assert!(d.features.iter().all(|v| v.is_nan()));
+}
+
+#[test]
+fn a_broken_job_file_is_refused_with_the_field() {
+    let mut text = infra_train::job::DEFAULT_JOB.to_string();
+    text.push_str("\nlearning-rate = 3\n");
+    let err = JobSpec::parse(&text, "job.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("job.toml") && err.contains("learning-rate"),
+        "{err}"
+    );
+    let text = infra_train::job::DEFAULT_JOB.replace("kind = \"adam\"", "kind = \"adamw\"");
+    let err = JobSpec::parse(&text, "job.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("optimizer.kind") && err.contains("adamw"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_iid_shards_with_median_still_converge() {
+    let mut job = JobSpec::default_digits();
+    job.workers = 2;
+    job.data.shards = Some(4);
+    job.data.skew = 0.8;
+    job.rounds = 15;
+    job.aggregator.plugin = "median".into();
+    let shards = Dataset::digits()
+        .split(0.2, job.seed)
+        .0
+        .shards(4, 0.8, job.seed);
+    let distinct = |d: &Dataset| {
+        d.labels
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let mostly = |d: &Dataset| {
+        let mut counts = [0usize; 10];
+        d.labels.iter().for_each(|&l| counts[l as usize] += 1);
+        *counts.iter().max().unwrap() as f64 / d.rows() as f64
+    };
+    let shape: Vec<(f64, usize)> = shards.iter().map(|s| (mostly(s), distinct(s))).collect();
+    // iid shards would have ~10 % of their rows in their most common class.
+    assert!(
+        shape.iter().all(|&(m, d)| m > 0.3 && d >= 8),
+        "skewed but not disjoint: {shape:?}"
+    );
+    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
+    assert!(
+        report.final_accuracy >= 0.9,
+        "accuracy {}",
+        report.final_accuracy
+    );
+    assert!(
+        report.history.iter().all(|r| r.waves == 2),
+        "4 shards on 2 workers take two waves"
+    );
+}
+
+#[test]
+fn a_trapping_aggregator_fails_its_round_and_the_last_good_checkpoint_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = JobSpec::default_digits();
+    job.rounds = 5;
+    job.aggregator.plugin = infra_builtins::guest_artifact("trap-aggregator")
+        .display()
+        .to_string();
+    job.aggregator
+        .config
+        .insert("trap-round".into(), toml::Value::Integer(3));
+    let opts = RunOptions {
+        checkpoint_dir: Some(dir.path().into()),
+        on_round: None,
+    };
+    let err = infra_train::run(&job, &runtime(), &opts).unwrap_err();
+    match &err {
+        TrainError::Round { round, cause } => {
+            assert_eq!(*round, 3);
+            assert!(
+                cause.contains("trap-aggregator") && cause.contains("trapped"),
+                "{cause}"
+            );
+        }
+        other => panic!("expected a round failure, got {other}"),
+    }
+    let mut model = Model::new(&job.model, 64, 10, tch::Device::Cpu).unwrap();
+    let meta = checkpoint::load(&mut model, &dir.path().join("digits.safetensors")).unwrap();
+    assert_eq!(meta["round"], "2", "the checkpoint of the last good round");
+    assert!(meta["plugin.aggregator"].starts_with("trap-aggregator sha256:"));
+}
+
+#[test]
+fn the_cleaning_report_counts_planted_bad_rows() {
+    // The digits as CSV with planted rows: 30 with an empty cell, 20 with a label out of
+    // range, 25 exact duplicates of rows before them.
+    let digits = Dataset::digits();
+    let mut csv = String::new();
+    writeln!(csv, "{},digit", digits.columns.join(",")).unwrap();
+    let row = |i: usize| {
+        digits.features[i * 64..(i + 1) * 64]
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    for i in 0..digits.rows() {
+        writeln!(csv, "{},{}", row(i).join(","), digits.labels[i]).unwrap();
+    }
+    for i in 0..30 {
+        let mut r = row(i);
+        r[5] = String::new();
+        writeln!(csv, "{},{}", r.join(","), digits.labels[i]).unwrap();
+    }
+    for i in 0..20 {
+        writeln!(
+            csv,
+            "{},{}",
+            row(100 + i)
+                .iter()
+                .map(|v| format!("{v}.5"))
+                .collect::<Vec<_>>()
+                .join(","),
+            10 + i % 3
+        )
+        .unwrap();
+    }
+    for i in 0..25 {
+        writeln!(csv, "{},{}", row(200 + i).join(","), digits.labels[200 + i]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("planted.csv"), csv).unwrap();
+    let job_text = infra_train::job::DEFAULT_JOB
+        .replace(
+            "source = \"digits\"",
+            "source = \"csv\"\npath = \"planted.csv\"\nlabel = \"digit\"\nclasses = 10",
+        )
+        .replace("rounds = 12", "rounds = 1");
+    std::fs::write(dir.path().join("job.toml"), job_text).unwrap();
+    let job = JobSpec::load(&dir.path().join("job.toml")).unwrap();
+
+    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
+    let (drop, dedup) = (&report.cleaning[0], &report.cleaning[1]);
+    assert_eq!(drop.step, "drop-invalid");
+    assert_eq!(drop.rows_in, 1797 + 75);
+    assert_eq!(drop.dropped.get("non-finite"), Some(&30));
+    assert_eq!(drop.dropped.get("label-out-of-range"), Some(&20));
+    assert_eq!(dedup.step, "dedup");
+    assert_eq!(dedup.dropped.get("duplicate"), Some(&25));
+    assert_eq!(dedup.rows_out, 1797, "exactly the original rows are left");
+}
