@@ -295,3 +295,17 @@ fn the_cleaning_report_counts_planted_bad_rows() {
     assert_eq!(dedup.dropped.get("duplicate"), Some(&25));
     assert_eq!(dedup.rows_out, 1797, "exactly the original rows are left");
 }
+
+#[test]
+fn every_example_job_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            JobSpec::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "examples/digits*.toml");
+}

@@ -2,11 +2,12 @@
 //! the same data; results are printed as a Markdown table of ratios for `BENCHMARKS.md`.
 //!
 //! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--only GROUP` for one of
-//! `aggregation`, `scheduling`, `overhead`).
+//! `aggregation`, `scheduling`, `overhead`, `training`).
 
 mod aggregation;
 mod overhead;
 mod scheduling;
+mod training;
 
 use std::time::{Duration, Instant};
 
@@ -65,8 +66,11 @@ fn main() {
     if wanted("overhead") {
         rows.extend(overhead::run(&runtime, reps));
     }
+    if wanted("training") {
+        rows.extend(training::run(if quick { 500 } else { 3000 }));
+    }
 
-    println!("| benchmark | Wasm plugin | native reference | ratio | target |");
+    println!("| benchmark | measured (Wasm plugin / tch) | reference (native / PyTorch) | ratio | target |");
     println!("|---|---|---|---|---|");
     for r in rows {
         println!(

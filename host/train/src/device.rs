@@ -17,10 +17,36 @@ pub fn parse(name: &str) -> Result<Option<Device>, String> {
     }
 }
 
+/// Loads libtorch's CUDA half once, if this libtorch has one. The linker drops
+/// `libtorch_cuda.so` from binaries (no symbol of it is used directly), and without it loaded
+/// libtorch reports no CUDA even on a GPU machine; loading it only when a job may use CUDA
+/// keeps CPU-only commands from paying for the CUDA libraries at start-up.
+pub fn load_cuda() -> bool {
+    static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOADED.get_or_init(|| {
+        // SAFETY: dlopen with a constant, NUL-terminated name; the handle is kept for the
+        // life of the process (never dlclosed).
+        let handle = unsafe {
+            libc::dlopen(
+                c"libtorch_cuda.so".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_GLOBAL,
+            )
+        };
+        if handle.is_null() {
+            tracing::debug!("libtorch_cuda.so not loaded: CUDA unavailable");
+        }
+        !handle.is_null()
+    })
+}
+
 /// The device to use: `auto` means CUDA when available. Asking for a CUDA device that is not
 /// there is an error, not a silent fallback.
 pub fn resolve(name: &str) -> Result<Device, String> {
-    match parse(name)? {
+    let wanted = parse(name)?;
+    if wanted != Some(Device::Cpu) {
+        load_cuda();
+    }
+    match wanted {
         None => Ok(Device::cuda_if_available()),
         Some(Device::Cuda(n)) => {
             let count = tch::Cuda::device_count() as usize;
