@@ -21,39 +21,18 @@ fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let result = match task.as_str() {
         "setup" => setup(&root, false),
-        "train" => setup(&root, false).and_then(|_| {
-            cargo(
-                &root,
-                &[
-                    "run",
-                    "--release",
-                    "-q",
-                    "-p",
-                    "infra-cli",
-                    "--bin",
-                    "infra",
-                    "--",
-                    "train",
-                ],
-                &rest,
-            )
-        }),
-        "demo" => setup(&root, false).and_then(|_| {
-            cargo(
-                &root,
-                &[
-                    "run",
-                    "--release",
-                    "-q",
-                    "-p",
-                    "infra-cli",
-                    "--bin",
-                    "infra",
-                    "--",
-                    "demo",
-                ],
-                &rest,
-            )
+        "train" | "demo" => setup(&root, false).and_then(|_| {
+            const INFRA: [&str; 8] = [
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "infra-cli",
+                "--bin",
+                "infra",
+                "--",
+            ];
+            cargo(&root, &[&INFRA[..], &[task.as_str()]].concat(), &rest)
         }),
         "test" => setup(&root, true)
             .and_then(|_| cargo(&root, &["test", "--release", "--workspace"], &rest)),
