@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// The default job: UCI digits, 2 workers, MLP, FedAvg (see `examples/digits.toml`).
 pub const DEFAULT_JOB: &str = include_str!("../../../examples/digits.toml");
 
+/// Most local workers a job may ask for: each is a thread with its own model.
+pub const MAX_WORKERS: usize = 256;
+
 /// A training job.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -204,6 +207,9 @@ impl JobSpec {
         ];
         if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{k}` must be at least 1"));
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(format!("`workers` = {} is more than {MAX_WORKERS} local workers", self.workers));
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
             return Err(format!(
