@@ -209,7 +209,10 @@ impl JobSpec {
             return Err(format!("`{k}` must be at least 1"));
         }
         if self.workers > MAX_WORKERS {
-            return Err(format!("`workers` = {} is more than {MAX_WORKERS} local workers", self.workers));
+            return Err(format!(
+                "`workers` = {} is more than {MAX_WORKERS} local workers",
+                self.workers
+            ));
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
             return Err(format!(

@@ -1,0 +1,61 @@
+//! The composed libp2p behaviour.
+
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{gossipsub, identify, identity, kad, mdns, ping};
+use std::time::Duration;
+
+/// Protocol version announced by identify.
+pub const PROTOCOL_VERSION: &str = "/infra/0.1.0";
+/// Gossipsub topic of node status heartbeats.
+pub const STATUS_TOPIC: &str = "infra/status/1";
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+impl Behaviour {
+    pub fn new(
+        key: &identity::Keypair,
+        heartbeat: Duration,
+        use_mdns: bool,
+    ) -> Result<Self, String> {
+        let peer_id = key.public().to_peer_id();
+        let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
+        // On loopback Kademlia would stay a client; every infra node serves the DHT.
+        kad.set_mode(Some(kad::Mode::Server));
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(heartbeat.min(Duration::from_secs(1)))
+            .max_transmit_size(crate::status::MAX_STATUS_BYTES)
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
+        let mdns = if use_mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            identify: identify::Behaviour::new(identify::Config::new(
+                PROTOCOL_VERSION.into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+            kad,
+            gossipsub,
+            mdns: mdns.into(),
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! The one owner of the `Swarm`: a task that selects over swarm events, a heartbeat timer and
+//! a command channel. A closed command channel means shut down.
+
+use crate::behaviour::{Behaviour, BehaviourEvent, STATUS_TOPIC};
+use crate::status::NodeStatus;
+use crate::NetError;
+use futures::StreamExt;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How a node joins the network.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Address to listen on (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    pub listen: Multiaddr,
+    /// Peers to dial at start (their addresses must end in `/p2p/<peer id>`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// How often the node gossips its status.
+    pub heartbeat: Duration,
+    /// Discover peers with mDNS (LANs; it never sees peers that listen only on loopback).
+    pub mdns: bool,
+}
+
+/// What the network reports.
+#[derive(Debug, Clone)]
+pub enum NetEvent {
+    /// Listening on this address (with `/p2p/<own id>` appended).
+    Listening(Multiaddr),
+    /// A status heartbeat from a peer (the first one from a peer means it joined).
+    PeerStatus(PeerId, NodeStatus),
+    /// A peer sent something that is not a valid status.
+    BadStatus(PeerId, String),
+}
+
+/// A peer as this node knows it.
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    /// Its id.
+    pub peer: PeerId,
+    /// Its latest status.
+    pub status: NodeStatus,
+    /// How long ago it arrived.
+    pub age: Duration,
+    /// Round-trip time measured by ping, if any yet.
+    pub rtt: Option<Duration>,
+}
+
+enum Command {
+    Peers(oneshot::Sender<Vec<PeerView>>),
+    SetStatus(Box<NodeStatus>),
+}
+
+/// Handle to the event loop. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl Client {
+    /// This node's id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The peers whose status this node has received.
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Peers(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Replaces the status gossiped from the next heartbeat on.
+    pub async fn set_status(&self, status: NodeStatus) -> Result<(), NetError> {
+        self.commands
+            .send(Command::SetStatus(Box::new(status)))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+}
+
+/// Starts the network: returns the client, the event stream and the event loop to spawn.
+pub struct Network;
+
+impl Network {
+    /// Builds the swarm and spawns its event loop on the current tokio runtime.
+    pub fn start(
+        config: NetConfig,
+        status: NodeStatus,
+    ) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
+        let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+        let heartbeat = config.heartbeat;
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup(&e))?
+            .with_behaviour(|key| Behaviour::new(key, heartbeat, config.mdns).map_err(|e| e.into()))
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        let topic = gossipsub::IdentTopic::new(STATUS_TOPIC);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| setup(&e))?;
+        swarm
+            .listen_on(config.listen.clone())
+            .map_err(|e| setup(&e))?;
+        for addr in &config.bootstrap {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            match peer {
+                Some(peer) => {
+                    swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    dial(&mut swarm, peer, vec![addr.clone()]);
+                }
+                None => {
+                    return Err(NetError::Setup(format!(
+                        "bootstrap address {addr} lacks /p2p/<peer id>"
+                    )))
+                }
+            }
+        }
+        let peer_id = *swarm.local_peer_id();
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (ev_tx, ev_rx) = mpsc::channel(256);
+        let event_loop = EventLoop {
+            swarm,
+            topic,
+            status,
+            peers: HashMap::new(),
+            rtts: HashMap::new(),
+            commands: cmd_rx,
+            events: ev_tx,
+            heartbeat,
+        };
+        tokio::spawn(event_loop.run(!config.bootstrap.is_empty()));
+        Ok((
+            Client {
+                commands: cmd_tx,
+                peer_id,
+            },
+            ev_rx,
+        ))
+    }
+}
+
+fn dial(swarm: &mut Swarm<Behaviour>, peer: PeerId, addrs: Vec<Multiaddr>) {
+    // One dial per peer at a time, on a fresh port: simultaneous dials after discovery broke
+    // the noise handshake on both sides (ENVIRONMENT.md).
+    let opts = DialOpts::peer_id(peer)
+        .addresses(addrs)
+        .condition(PeerCondition::DisconnectedAndNotDialing)
+        .allocate_new_port()
+        .build();
+    if let Err(e) = swarm.dial(opts) {
+        tracing::debug!(%peer, "dial: {e}");
+    }
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    topic: gossipsub::IdentTopic,
+    status: NodeStatus,
+    peers: HashMap<PeerId, (NodeStatus, Instant)>,
+    rtts: HashMap<PeerId, Duration>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    heartbeat: Duration,
+}
+
+impl EventLoop {
+    async fn run(mut self, bootstrap: bool) {
+        let mut tick = tokio::time::interval(self.heartbeat);
+        if bootstrap {
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.publish_status(),
+                cmd = self.commands.recv() => match cmd {
+                    Some(c) => self.command(c),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event).await,
+            }
+        }
+    }
+
+    fn publish_status(&mut self) {
+        self.status.sent_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let bytes = serde_json::to_vec(&self.status).expect("a status serialises");
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::debug!("status publish: {e}"),
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Peers(reply) => {
+                let now = Instant::now();
+                let mut v: Vec<PeerView> = self
+                    .peers
+                    .iter()
+                    .map(|(p, (s, at))| PeerView {
+                        peer: *p,
+                        status: s.clone(),
+                        age: now - *at,
+                        rtt: self.rtts.get(p).copied(),
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.peer.to_string());
+                let _ = reply.send(v);
+            }
+            Command::SetStatus(s) => self.status = *s,
+        }
+    }
+
+    async fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
+                let _ = self.events.send(NetEvent::Listening(full)).await;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                ..
+            })) => {
+                if !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
+                    dial(&mut self.swarm, peer, addresses.into_vec());
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    dial(&mut self.swarm, peer, vec![addr]);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                self.rtts.insert(peer, rtt);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                let Some(from) = message.source else { return };
+                match NodeStatus::decode(&message.data) {
+                    Ok(status) => {
+                        self.peers.insert(from, (status.clone(), Instant::now()));
+                        let _ = self.events.send(NetEvent::PeerStatus(from, status)).await;
+                    }
+                    Err(e) => {
+                        let _ = self.events.send(NetEvent::BadStatus(from, e)).await;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The peer network of infra (first slice of the cluster milestone): libp2p with tcp + noise +
+//! yamux, identify, ping, Kademlia in server mode seeded from bootstrap addresses, mDNS on
+//! LANs, and gossipsub heartbeats carrying each node's status.
+//!
+//! Layout:
+//! - [`status`]: [`NodeStatus`], what a node gossips about itself;
+//! - `behaviour.rs`: the composed `NetworkBehaviour`;
+//! - [`Network`] (`event_loop.rs`): the one task that owns the `Swarm`; everything else talks
+//!   to it through a cloneable [`Client`] and receives [`NetEvent`]s.
+
+mod behaviour;
+mod event_loop;
+pub mod status;
+
+pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView};
+pub use libp2p::{Multiaddr, PeerId};
+pub use status::NodeStatus;
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Setting up the transport or a behaviour failed.
+    #[error("network set-up: {0}")]
+    Setup(String),
+    /// The event loop has stopped.
+    #[error("the network event loop has stopped")]
+    Stopped,
+}

@@ -1,0 +1,43 @@
+//! What every node gossips about itself every heartbeat.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Largest status message accepted from a peer: a status is a few hundred bytes; anything
+/// much larger is a hostile or broken peer.
+pub const MAX_STATUS_BYTES: usize = 16 * 1024;
+
+/// A node's status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeStatus {
+    /// `server` or `edge`.
+    pub tier: String,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+    /// CPU offered, thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory offered, MiB.
+    pub memory_mib: u64,
+    /// GPUs offered.
+    pub gpus: u32,
+    /// Recent load, 0.0-1.0.
+    pub load: f32,
+    /// sha256 of the active plugin of each kind.
+    pub plugins: BTreeMap<String, String>,
+    /// Sender's clock when sent, ms since the Unix epoch.
+    pub sent_at_ms: u64,
+}
+
+impl NodeStatus {
+    /// Decodes a status from a peer, refusing oversized or malformed ones.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_STATUS_BYTES {
+            return Err(format!(
+                "status of {} bytes exceeds {MAX_STATUS_BYTES}",
+                bytes.len()
+            ));
+        }
+        serde_json::from_slice(bytes).map_err(|e| format!("malformed status: {e}"))
+    }
+}
