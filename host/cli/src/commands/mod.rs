@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod cluster;
 mod demo;
 mod plugin;
 mod train;
@@ -23,6 +24,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Train a model on this machine with local workers (default: the digits job).
     Train(train::TrainArgs),
+    /// The peers a host sees (from its control plane).
+    Peers(cluster::HostArgs),
+    /// The plugins a host has (from its control plane).
+    Plugins(cluster::HostArgs),
 }
 
 impl Cli {
@@ -32,6 +37,8 @@ impl Cli {
             Command::Plugin(c) => c.run(),
             Command::Demo(a) => a.run(),
             Command::Train(a) => a.run(),
+            Command::Peers(a) => cluster::peers(a),
+            Command::Plugins(a) => cluster::plugins(a),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! `infra-host`: the daemon of a peer node (first slice: joins the network and gossips its
-//! status). Prints one JSON object per line on stdout for each event: `listening` (with the
-//! full address others bootstrap from) and `peer` (a status heartbeat from a peer).
+//! `infra-host`: the daemon of a peer node (first slice: joins the network, gossips its status
+//! and serves the control plane). Prints one JSON object per line on stdout for each event:
+//! `started`, `listening` (the full address others bootstrap from), `grpc` (the control-plane
+//! address) and `peer` (a status heartbeat from a peer).
 
 use clap::Parser;
 use infra_net::{Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
@@ -37,6 +38,12 @@ struct Args {
     /// Disable mDNS discovery.
     #[arg(long)]
     no_mdns: bool,
+    /// Address of the gRPC control plane (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    grpc: std::net::SocketAddr,
+    /// Bearer token every control-plane call must carry (default: $INFRA_TOKEN).
+    #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
+    token: String,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -75,11 +82,29 @@ async fn main() -> anyhow::Result<()> {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(50)),
         mdns: !args.no_mdns,
     };
+    if args.token.len() < 8 {
+        anyhow::bail!("--token must be at least 8 characters");
+    }
     let (client, mut events) = Network::start(config, status)?;
     println!(
         "{}",
         serde_json::json!({ "event": "started", "peer": client.peer_id().to_string() })
     );
+    let (listener, grpc_addr) = infra_api::bind(args.grpc).await?;
+    println!(
+        "{}",
+        serde_json::json!({ "event": "grpc", "addr": grpc_addr.to_string() })
+    );
+    let control = infra_api::ControlService::new(client.clone());
+    let token = args.token;
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        if let Err(e) = infra_api::serve(listener, control, token, shutdown).await {
+            eprintln!("infra-host: control plane stopped: {e}");
+        }
+    });
     while let Some(ev) = events.recv().await {
         let line = match ev {
             NetEvent::Listening(addr) => {

@@ -1,0 +1,16 @@
+//! Compiles `proto/` with protox (no protoc needed) and generates the tonic code, plus the
+//! file descriptor set that the reflection service serves (so `grpcurl` works).
+fn main() {
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(["infra/v1/infra.proto"], ["proto"])
+        .expect("compile proto/infra/v1/infra.proto");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(
+        out.join("infra_v1_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )
+    .expect("write the descriptor set");
+    tonic_prost_build::configure()
+        .compile_fds(fds)
+        .expect("generate the gRPC code");
+}

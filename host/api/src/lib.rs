@@ -1,0 +1,63 @@
+//! The gRPC control plane of an infra host: the `infra.v1.Control` service, the standard
+//! health service and reflection (so `grpcurl` can list and call it), all behind a bearer
+//! token.
+//!
+//! Layout:
+//! - [`pb`]: code generated from `proto/infra/v1/infra.proto` (protox + tonic-prost-build);
+//! - `auth.rs`: the token check, applied to every service;
+//! - `control.rs`: the service implementation over the node's network client;
+//! - [`serve`]: binds, serves, and stops on a shutdown future.
+
+mod auth;
+mod control;
+
+pub use auth::{bearer, AuthError};
+pub use control::ControlService;
+
+/// Generated protobuf and gRPC code of `infra.v1`.
+pub mod pb {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("infra.v1");
+    /// The encoded file descriptor set, served by reflection.
+    pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("infra_v1_descriptor");
+}
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// Serves the control plane on an already-bound listener until `shutdown` resolves. Every
+/// call (control, health, reflection) must carry `authorization: Bearer <token>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    control: ControlService,
+    token: String,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let check = auth::Check::new(token);
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::control_server::ControlServer<ControlService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(check))
+        .add_service(pb::control_server::ControlServer::new(control))
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+}
+
+/// Binds `addr` (port 0 picks a free one) and returns the listener and its address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let l = tokio::net::TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}

@@ -1,0 +1,115 @@
+//! `infra peers` and `infra plugins`: tables from a host's control plane (gRPC).
+
+use anyhow::Context;
+use clap::Args;
+use infra_api::pb;
+
+/// Where the control plane is and how to get in.
+#[derive(Args)]
+pub struct HostArgs {
+    /// Control-plane URL of any host.
+    #[arg(long, default_value = "http://127.0.0.1:7070", env = "INFRA_HOST")]
+    host: String,
+    /// Bearer token of that host.
+    #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+type Client = pb::control_client::ControlClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
+    >,
+>;
+
+impl HostArgs {
+    fn block_on<T>(&self, f: impl AsyncFnOnce(Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let channel = tonic::transport::Channel::from_shared(self.host.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("cannot reach {}", self.host))?;
+            let value: tonic::metadata::MetadataValue<_> =
+                infra_api::bearer(&self.token).parse().context("token")?;
+            let auth: Box<
+                dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
+            > = Box::new(move |mut req| {
+                req.metadata_mut().insert("authorization", value.clone());
+                Ok(req)
+            });
+            f(pb::control_client::ControlClient::with_interceptor(
+                channel, auth,
+            ))
+            .await
+        })
+    }
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", e.code(), e.message())
+}
+
+/// `infra peers`.
+pub fn peers(args: HostArgs) -> anyhow::Result<()> {
+    let resp = args.block_on(async |mut c| {
+        Ok(c.list_peers(pb::ListPeersRequest {})
+            .await
+            .map_err(status)?
+            .into_inner())
+    })?;
+    println!(
+        "host {} sees {} peer(s)",
+        resp.self_peer_id,
+        resp.peers.len()
+    );
+    let mut t = super::table(&[
+        "peer",
+        "tier",
+        "CPU (cores)",
+        "memory (MiB)",
+        "GPUs",
+        "load",
+        "RTT (ms)",
+        "last seen (ms)",
+        "labels",
+    ]);
+    for p in resp.peers {
+        let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.add_row(vec![
+            p.peer_id,
+            p.tier,
+            format!("{:.1}", p.cpu_millis as f64 / 1000.0),
+            p.memory_mib.to_string(),
+            p.gpus.to_string(),
+            format!("{:.2}", p.load),
+            if p.rtt_ms > 0.0 {
+                format!("{:.2}", p.rtt_ms)
+            } else {
+                "-".into()
+            },
+            p.last_seen_ms.to_string(),
+            labels.join(", "),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+/// `infra plugins`.
+pub fn plugins(args: HostArgs) -> anyhow::Result<()> {
+    let resp = args.block_on(async |mut c| {
+        Ok(c.list_plugins(pb::ListPluginsRequest {})
+            .await
+            .map_err(status)?
+            .into_inner())
+    })?;
+    let mut t = super::table(&["kind", "name", "sha256", "built-in"]);
+    for p in resp.plugins {
+        t.add_row(vec![p.kind, p.name, p.sha256, p.builtin.to_string()]);
+    }
+    println!("{t}");
+    Ok(())
+}
