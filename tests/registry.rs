@@ -150,6 +150,15 @@ fn swaps_are_recorded_with_both_sha256_and_roll_back() {
     );
     assert_eq!(registry.history().len(), 3);
 
+    // Rolling back twice in a row swaps back; with no previous plugin it is refused.
+    let lone = Scope::Job("lone".into());
+    registry.swap(lone.clone(), fedavg.clone());
+    let err = registry.rollback(PluginKind::Aggregator, lone).unwrap_err();
+    assert!(
+        matches!(err, infra_runtime::PluginError::NothingToRollBack { .. }),
+        "{err}"
+    );
+
     // A job without its own plugin falls back to the node-wide one; none at all is an error.
     assert!(registry
         .active(PluginKind::Aggregator, &Scope::Job("other".into()))

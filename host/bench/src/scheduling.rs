@@ -79,11 +79,6 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
         "Wasm and native priority disagree"
     );
 
-    if std::env::var_os("INFRA_BENCH_LOOP").is_some() {
-        for _ in 0..2000 {
-            inst.schedule(&tasks, &nodes).unwrap();
-        }
-    }
     vec![Row {
         what: format!(
             "priority, 1,000 tasks on 100 nodes ({} placed; host check {} of each)",

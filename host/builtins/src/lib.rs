@@ -34,12 +34,13 @@ pub fn names(kind: PluginKind) -> Vec<&'static str> {
 
 /// Loads the built-in `name`, checking that it is of `kind`.
 pub fn load(runtime: &Runtime, name: &str, kind: PluginKind) -> infra_runtime::Result<Plugin> {
-    let b = find(name).ok_or_else(|| {
-        infra_runtime::PluginError::Engine(format!(
-            "no built-in {kind} called `{name}` (built-ins: {})",
-            names(kind).join(", ")
-        ))
-    })?;
+    let b = find(name)
+        .filter(|b| b.world == kind.name())
+        .ok_or_else(|| infra_runtime::PluginError::UnknownBuiltin {
+            kind: kind.name(),
+            name: name.to_string(),
+            available: names(kind).join(", "),
+        })?;
     runtime.load_kind(b.bytes, kind)
 }
 

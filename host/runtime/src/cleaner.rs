@@ -63,6 +63,21 @@ impl Instance {
     }
 }
 
+/// Cuts a table (row-major `features`, one label per row) into batches of at most `rows`
+/// rows each, as the cleaning chain takes them.
+pub fn split_rows(columns: &[String], features: &[f32], labels: &[i32], rows: usize) -> Vec<Batch> {
+    let rows = rows.max(1);
+    labels
+        .chunks(rows)
+        .zip(features.chunks(rows * columns.len().max(1)))
+        .map(|(l, f)| Batch {
+            columns: columns.to_vec(),
+            features: f.to_vec(),
+            labels: l.to_vec(),
+        })
+        .collect()
+}
+
 /// What one step of a chain did to the whole data set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepReport {

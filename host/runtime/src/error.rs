@@ -101,6 +101,24 @@ pub enum PluginError {
         /// Scope.
         scope: String,
     },
+    /// No built-in plugin of that name and kind.
+    #[error("no built-in {kind} called `{name}` (built-ins: {available})")]
+    UnknownBuiltin {
+        /// Kind asked for.
+        kind: &'static str,
+        /// Name asked for.
+        name: String,
+        /// The built-ins of that kind.
+        available: String,
+    },
+    /// A rollback with nothing to roll back to.
+    #[error("no previous {kind} plugin to roll back to in {scope}")]
+    NothingToRollBack {
+        /// Kind.
+        kind: &'static str,
+        /// Scope.
+        scope: String,
+    },
     /// Any other engine failure.
     #[error("{0}")]
     Engine(String),

@@ -207,11 +207,6 @@ impl Plugin {
     pub fn instance(&self) -> Instance {
         Instance::new(self.clone())
     }
-
-    /// Same component, limits and configuration.
-    pub fn same_as(&self, other: &Plugin) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
 }
 
 struct Live {
@@ -392,11 +387,6 @@ impl Instance {
     /// The plugin's label for errors.
     pub(crate) fn label(&self) -> String {
         self.plugin.inner.label.to_string()
-    }
-
-    /// The world's kind.
-    pub fn kind(&self) -> PluginKind {
-        self.plugin.inner.meta.kind
     }
 }
 

@@ -100,11 +100,13 @@ impl Registry {
             let slot = slots
                 .get_mut(&(kind, scope.clone()))
                 .ok_or_else(|| not_registered(kind, &scope))?;
-            let prev = slot.previous.take().ok_or_else(|| {
-                PluginError::Engine(format!(
-                    "no previous {kind} plugin to roll back to in {scope}"
-                ))
-            })?;
+            let prev = slot
+                .previous
+                .take()
+                .ok_or_else(|| PluginError::NothingToRollBack {
+                    kind: kind.name(),
+                    scope: scope.to_string(),
+                })?;
             let replaced = std::mem::replace(&mut slot.active, prev);
             let old = ident(replaced.meta());
             slot.previous = Some(replaced);

@@ -12,7 +12,7 @@ use crate::job::{JobSpec, PluginRef};
 use crate::model::Model;
 use crate::{checkpoint, optim, TrainError};
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
-use infra_runtime::cleaner::{Batch, CleaningChain, StepReport};
+use infra_runtime::cleaner::{split_rows, Batch, CleaningChain, StepReport};
 use infra_runtime::scheduler::{Node, Resources, Task, Tier};
 use infra_runtime::{Plugin, PluginKind, Runtime};
 use serde::Serialize;
@@ -130,20 +130,8 @@ fn load_plugin(runtime: &Runtime, r: &PluginRef, kind: PluginKind) -> Result<Plu
     Ok(plugin.with_config(r.config_pairs())?)
 }
 
-fn to_batches(d: &Dataset) -> Vec<Batch> {
-    let w = d.width();
-    d.labels
-        .chunks(CLEAN_BATCH_ROWS)
-        .zip(d.features.chunks(CLEAN_BATCH_ROWS * w.max(1)))
-        .map(|(l, f)| Batch {
-            columns: d.columns.clone(),
-            features: f.to_vec(),
-            labels: l.to_vec(),
-        })
-        .collect()
-}
-
-fn from_batches(template: &Dataset, batches: Vec<Batch>) -> Dataset {
+/// Joins cleaned batches back into a data set; a step may not change the columns.
+fn from_batches(template: &Dataset, batches: Vec<Batch>) -> Result<Dataset, TrainError> {
     let mut out = Dataset {
         columns: template.columns.clone(),
         features: Vec::new(),
@@ -151,13 +139,17 @@ fn from_batches(template: &Dataset, batches: Vec<Batch>) -> Dataset {
         classes: template.classes,
     };
     for b in batches {
-        if let Some(first) = Some(&b.columns).filter(|c| !c.is_empty()) {
-            out.columns = first.clone();
+        if b.columns.len() != template.width() {
+            return Err(TrainError::Data(format!(
+                "the cleaning chain changed the width from {} to {}",
+                template.width(),
+                b.columns.len()
+            )));
         }
         out.features.extend(b.features);
         out.labels.extend(b.labels);
     }
-    out
+    Ok(out)
 }
 
 fn add_steps(total: &mut Vec<StepSummary>, steps: Vec<StepReport>) {
@@ -189,16 +181,14 @@ fn clean(
     if d.rows() == 0 {
         return Ok(d.clone());
     }
-    let (batches, steps) = chain.run(to_batches(d))?;
+    let (batches, steps) = chain.run(split_rows(
+        &d.columns,
+        &d.features,
+        &d.labels,
+        CLEAN_BATCH_ROWS,
+    ))?;
     add_steps(total, steps);
-    let cleaned = from_batches(d, batches);
-    if cleaned.width() != d.width() {
-        return Err(TrainError::Data(format!(
-            "the cleaning chain changed the width from {} to {}",
-            d.width(),
-            cleaned.width()
-        )));
-    }
+    let cleaned = from_batches(d, batches)?;
     if let Some(bad) = cleaned
         .labels
         .iter()
@@ -284,9 +274,8 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
     let classes = data.classes;
 
     // Models.
-    let global_model = Model::new(&job.model, data.width(), classes, device)?;
+    let mut global_model = Model::new(&job.model, data.width(), classes, device)?;
     let mut global = global_model.flat();
-    let mut global_model = global_model;
     let n_params = global.len();
     let mut agg = aggregator.instance();
     let mut sched = scheduler.instance();

@@ -5,7 +5,7 @@
 use clap::Args;
 use infra_builtins::sample;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
-use infra_runtime::cleaner::CleaningChain;
+use infra_runtime::cleaner::{split_rows, CleaningChain};
 use infra_runtime::scheduler::{Node, Task};
 use infra_runtime::{PluginKind, Runtime};
 use std::time::Instant;
@@ -92,7 +92,7 @@ impl DemoArgs {
                 infra_builtins::load(runtime, name, PluginKind::Cleaner)?.with_config(config)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let batches: Vec<_> = chunks(batch, 500);
+        let batches = split_rows(&batch.columns, &batch.features, &batch.labels, 500);
         let (_, reports) = CleaningChain::new(plugins)?.run(batches)?;
         let mut t = super::table(&["step", "rows in", "rows out", "dropped", "values changed"]);
         for r in reports {
@@ -156,19 +156,6 @@ impl DemoArgs {
         println!("{t}");
         Ok(())
     }
-}
-
-fn chunks(b: infra_runtime::cleaner::Batch, rows: usize) -> Vec<infra_runtime::cleaner::Batch> {
-    let width = b.columns.len();
-    b.labels
-        .chunks(rows)
-        .zip(b.features.chunks(rows * width))
-        .map(|(l, f)| infra_runtime::cleaner::Batch {
-            columns: b.columns.clone(),
-            features: f.to_vec(),
-            labels: l.to_vec(),
-        })
-        .collect()
 }
 
 struct Utilisation {
