@@ -1,19 +1,78 @@
-//! `infra.v1.Control` over the node's network client.
+//! `infra.v1.Control` over the node's cluster layer.
 
 use crate::pb;
+use infra_cluster::{ClusterError, ClusterNode, JobEvent, JobRecord};
+use infra_runtime::PluginKind;
+use std::pin::Pin;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// The control service of one host.
 pub struct ControlService {
-    net: infra_net::Client,
+    node: ClusterNode,
 }
 
 impl ControlService {
-    /// A service answering from `net` (peers) and the built-in plugins.
-    pub fn new(net: infra_net::Client) -> Self {
-        Self { net }
+    /// A service answering from `node`.
+    pub fn new(node: ClusterNode) -> Self {
+        Self { node }
     }
 }
+
+fn status(e: ClusterError) -> Status {
+    match e {
+        ClusterError::Job(_) | ClusterError::Plugin(_) | ClusterError::Train(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        ClusterError::Swap(_) => Status::failed_precondition(e.to_string()),
+        ClusterError::Net(_) => Status::unavailable(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+fn event(e: &JobEvent) -> pb::JobEvent {
+    pb::JobEvent {
+        seq: e.seq,
+        kind: e.kind.clone(),
+        round: e.round,
+        message: e.message.clone(),
+        accuracy: e.accuracy,
+        loss: e.loss,
+        seconds: e.seconds,
+        overhead: e.overhead,
+        tasks_done: e.tasks.0,
+        tasks_total: e.tasks.1,
+        bytes: e.bytes,
+    }
+}
+
+impl ControlService {
+    fn job(&self, r: JobRecord, with_events: bool) -> pb::Job {
+        pb::Job {
+            id: r.id,
+            name: r.name,
+            state: r.state.name().into(),
+            rounds: r.rounds,
+            rounds_done: r.rounds_done,
+            accuracy: r.accuracy,
+            plugins: r.plugins.into_iter().collect(),
+            error: r.error.unwrap_or_default(),
+            coordinator: self.node.peer_id().to_string(),
+            events: if with_events { r.events.iter().map(event).collect() } else { Vec::new() },
+        }
+    }
+
+    fn handle(&self, id: &str) -> Result<std::sync::Arc<infra_cluster::jobs::JobHandle>, Status> {
+        self.node
+            .job(id)
+            .ok_or_else(|| Status::not_found(format!("no job `{id}` on this host")))
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::JobEvent, Status>> + Send>>;
+
+/// Events that end a job.
+const TERMINAL: [&str; 3] = ["done", "failed", "cancelled"];
 
 #[tonic::async_trait]
 impl pb::control_server::Control for ControlService {
@@ -21,11 +80,7 @@ impl pb::control_server::Control for ControlService {
         &self,
         _: Request<pb::ListPeersRequest>,
     ) -> Result<Response<pb::ListPeersResponse>, Status> {
-        let peers = self
-            .net
-            .peers()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let peers = self.node.peers().await.map_err(status)?;
         let peers = peers
             .into_iter()
             .map(|p| pb::Peer {
@@ -41,7 +96,7 @@ impl pb::control_server::Control for ControlService {
             })
             .collect();
         Ok(Response::new(pb::ListPeersResponse {
-            self_peer_id: self.net.peer_id().to_string(),
+            self_peer_id: self.node.peer_id().to_string(),
             peers,
         }))
     }
@@ -50,15 +105,149 @@ impl pb::control_server::Control for ControlService {
         &self,
         _: Request<pb::ListPluginsRequest>,
     ) -> Result<Response<pb::ListPluginsResponse>, Status> {
-        let plugins = infra_builtins::BUILTINS
+        let active: Vec<String> = self.node.active_plugins().into_iter().map(|(_, _, sha)| sha).collect();
+        let mut plugins: Vec<pb::Plugin> = infra_builtins::BUILTINS
             .iter()
-            .map(|b| pb::Plugin {
-                kind: b.world.to_string(),
-                name: b.name.to_string(),
-                sha256: infra_runtime::sha256_hex(b.bytes),
-                builtin: true,
+            .map(|b| {
+                let sha256 = infra_runtime::sha256_hex(b.bytes);
+                pb::Plugin {
+                    kind: b.world.to_string(),
+                    name: b.name.to_string(),
+                    active: active.contains(&sha256),
+                    sha256,
+                    builtin: true,
+                    version: String::new(),
+                }
             })
             .collect();
+        plugins.extend(self.node.installed_plugins().into_iter().map(|m| pb::Plugin {
+            kind: m.kind.name().into(),
+            name: m.name,
+            active: active.contains(&m.sha256),
+            sha256: m.sha256,
+            builtin: false,
+            version: m.version,
+        }));
         Ok(Response::new(pb::ListPluginsResponse { plugins }))
     }
+
+    async fn submit_job(
+        &self,
+        req: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let req = req.into_inner();
+        let csv = if req.data_csv.is_empty() {
+            None
+        } else {
+            Some(String::from_utf8(req.data_csv).map_err(|_| Status::invalid_argument("data_csv is not UTF-8"))?)
+        };
+        let r = self.node.submit(&req.spec_toml, csv).map_err(status)?;
+        Ok(Response::new(self.job(r, false)))
+    }
+
+    async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let h = self.handle(&req.into_inner().id)?;
+        Ok(Response::new(self.job(h.snapshot(), true)))
+    }
+
+    async fn list_jobs(
+        &self,
+        _: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let jobs = self.node.jobs().into_iter().map(|r| self.job(r, false)).collect();
+        Ok(Response::new(pb::ListJobsResponse { jobs }))
+    }
+
+    type WatchJobStream = EventStream;
+
+    async fn watch_job(
+        &self,
+        req: Request<pb::WatchJobRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let h = self.handle(&req.into_inner().id)?;
+        let (past, mut live) = h.subscribe();
+        let stream = async_stream(move |tx| async move {
+            let mut last = 0;
+            for e in &past {
+                last = e.seq;
+                if tx.send(Ok(event(e))).await.is_err() || TERMINAL.contains(&e.kind.as_str()) {
+                    return;
+                }
+            }
+            loop {
+                match live.recv().await {
+                    Ok(e) if e.seq > last => {
+                        last = e.seq;
+                        let end = TERMINAL.contains(&e.kind.as_str());
+                        if tx.send(Ok(event(&e))).await.is_err() || end {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(Status::data_loss(format!("watcher fell {n} events behind; GetJob has the history"))))
+                            .await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn cancel_job(
+        &self,
+        req: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::Job>, Status> {
+        let h = self.handle(&req.into_inner().id)?;
+        h.cancel();
+        Ok(Response::new(self.job(h.snapshot(), false)))
+    }
+
+    async fn install_plugin(
+        &self,
+        req: Request<pb::InstallPluginRequest>,
+    ) -> Result<Response<pb::Plugin>, Status> {
+        let m = self.node.install_plugin(req.into_inner().wasm).map_err(status)?;
+        Ok(Response::new(pb::Plugin {
+            kind: m.kind.name().into(),
+            name: m.name,
+            sha256: m.sha256,
+            builtin: false,
+            active: false,
+            version: m.version,
+        }))
+    }
+
+    async fn swap_plugin(
+        &self,
+        req: Request<pb::SwapPluginRequest>,
+    ) -> Result<Response<pb::SwapPluginResponse>, Status> {
+        let req = req.into_inner();
+        let kind: PluginKind = req.kind.parse().map_err(Status::invalid_argument)?;
+        let out = self.node.swap_plugin(kind, &req.sha256).await.map_err(status)?;
+        Ok(Response::new(pb::SwapPluginResponse {
+            peers: out
+                .into_iter()
+                .map(|o| pb::PeerSwap {
+                    peer_id: o.peer,
+                    ok: o.error.is_none(),
+                    error: o.error.unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// A stream fed by a task through a channel.
+fn async_stream<F, Fut>(f: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::JobEvent, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -5,7 +5,8 @@
 //! Layout:
 //! - [`pb`]: code generated from `proto/infra/v1/infra.proto` (protox + tonic-prost-build);
 //! - `auth.rs`: the token check, applied to every service;
-//! - `control.rs`: the service implementation over the node's network client;
+//! - `control.rs`: the service implementation over the node's cluster layer (peers, jobs,
+//!   plugins);
 //! - [`serve`]: binds, serves, and stops on a shutdown future.
 
 mod auth;
@@ -21,6 +22,9 @@ pub mod pb {
     /// The encoded file descriptor set, served by reflection.
     pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("infra_v1_descriptor");
 }
+
+/// Largest gRPC message (a plugin upload, a job with its CSV data).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,7 +49,11 @@ pub async fn serve(
         .expect("the embedded descriptor sets are valid");
     tonic::transport::Server::builder()
         .layer(tonic::service::InterceptorLayer::new(check))
-        .add_service(pb::control_server::ControlServer::new(control))
+        .add_service(
+            pb::control_server::ControlServer::new(control)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .add_service(health)
         .add_service(reflection)
         .serve_with_incoming_shutdown(

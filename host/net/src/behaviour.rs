@@ -2,7 +2,8 @@
 
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{gossipsub, identify, identity, kad, mdns, ping};
+use crate::wire::{FrameCodec, RPC_PROTOCOL};
+use libp2p::{gossipsub, identify, identity, kad, mdns, ping, request_response};
 use std::time::Duration;
 
 /// Protocol version announced by identify.
@@ -17,6 +18,7 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub rpc: request_response::Behaviour<FrameCodec>,
 }
 
 impl Behaviour {
@@ -56,6 +58,12 @@ impl Behaviour {
             kad,
             gossipsub,
             mdns: mdns.into(),
+            rpc: request_response::Behaviour::new(
+                [(RPC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(crate::wire::RPC_TIMEOUT)
+                    .with_max_concurrent_streams(256),
+            ),
         })
     }
 }

@@ -3,10 +3,12 @@
 
 use crate::behaviour::{Behaviour, BehaviourEvent, STATUS_TOPIC};
 use crate::status::NodeStatus;
+use crate::wire::Frame;
 use crate::NetError;
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{gossipsub, identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,6 +36,15 @@ pub enum NetEvent {
     PeerStatus(PeerId, NodeStatus),
     /// A peer sent something that is not a valid status.
     BadStatus(PeerId, String),
+    /// A request from a peer; answer it with [`Client::reply`] and this id.
+    Request {
+        /// Who asked.
+        peer: PeerId,
+        /// Answer with this id.
+        id: u64,
+        /// The request.
+        frame: Frame,
+    },
 }
 
 /// A peer as this node knows it.
@@ -52,6 +63,8 @@ pub struct PeerView {
 enum Command {
     Peers(oneshot::Sender<Vec<PeerView>>),
     SetStatus(Box<NodeStatus>),
+    Request(PeerId, Frame, oneshot::Sender<Result<Frame, NetError>>),
+    Reply(u64, Frame),
 }
 
 /// Handle to the event loop. Cheap to clone.
@@ -81,6 +94,24 @@ impl Client {
     pub async fn set_status(&self, status: NodeStatus) -> Result<(), NetError> {
         self.commands
             .send(Command::SetStatus(Box::new(status)))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Sends a request to `peer` and waits for its answer.
+    pub async fn request(&self, peer: PeerId, frame: Frame) -> Result<Frame, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Request(peer, frame, tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Answers the inbound request `id` (from [`NetEvent::Request`]).
+    pub async fn reply(&self, id: u64, frame: Frame) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Reply(id, frame))
             .await
             .map_err(|_| NetError::Stopped)
     }
@@ -144,6 +175,9 @@ impl Network {
             status,
             peers: HashMap::new(),
             rtts: HashMap::new(),
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            next_inbound: 0,
             commands: cmd_rx,
             events: ev_tx,
             heartbeat,
@@ -178,6 +212,9 @@ struct EventLoop {
     status: NodeStatus,
     peers: HashMap<PeerId, (NodeStatus, Instant)>,
     rtts: HashMap<PeerId, Duration>,
+    outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Frame, NetError>>>,
+    inbound: HashMap<u64, ResponseChannel<Frame>>,
+    next_inbound: u64,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     heartbeat: Duration,
@@ -235,6 +272,21 @@ impl EventLoop {
                 let _ = reply.send(v);
             }
             Command::SetStatus(s) => self.status = *s,
+            Command::Request(peer, frame, reply) => {
+                if peer == *self.swarm.local_peer_id() {
+                    let _ = reply.send(Err(NetError::Request("a node does not send requests to itself".into())));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, frame);
+                self.outbound.insert(id, reply);
+            }
+            Command::Reply(id, frame) => {
+                if let Some(ch) = self.inbound.remove(&id) {
+                    if self.swarm.behaviour_mut().rpc.send_response(ch, frame).is_err() {
+                        tracing::debug!(id, "reply: the requester is gone");
+                    }
+                }
+            }
         }
     }
 
@@ -295,7 +347,44 @@ impl EventLoop {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(ev)) => self.rpc_event(ev).await,
             _ => {}
+        }
+    }
+
+    async fn rpc_event(&mut self, ev: request_response::Event<Frame, Frame>) {
+        use request_response::{Event, Message};
+        match ev {
+            Event::Message {
+                peer,
+                message: Message::Request { request, channel, .. },
+                ..
+            } => {
+                self.next_inbound += 1;
+                let id = self.next_inbound;
+                self.inbound.insert(id, channel);
+                let _ = self
+                    .events
+                    .send(NetEvent::Request { peer, id, frame: request })
+                    .await;
+            }
+            Event::Message {
+                message: Message::Response { request_id, response },
+                ..
+            } => {
+                if let Some(tx) = self.outbound.remove(&request_id) {
+                    let _ = tx.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let Some(tx) = self.outbound.remove(&request_id) {
+                    let _ = tx.send(Err(NetError::Request(format!("request to {peer}: {error}"))));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, "inbound request failed: {error}");
+            }
+            Event::ResponseSent { .. } => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 //! LANs, and gossipsub heartbeats carrying each node's status.
 //!
 //! Layout:
+//! - [`wire`]: the `/infra/rpc/1` request-response frames (header + raw body, with limits);
 //! - [`status`]: [`NodeStatus`], what a node gossips about itself;
 //! - `behaviour.rs`: the composed `NetworkBehaviour`;
 //! - [`Network`] (`event_loop.rs`): the one task that owns the `Swarm`; everything else talks
@@ -11,10 +12,12 @@
 mod behaviour;
 mod event_loop;
 pub mod status;
+pub mod wire;
 
 pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView};
 pub use libp2p::{Multiaddr, PeerId};
 pub use status::NodeStatus;
+pub use wire::Frame;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +28,7 @@ pub enum NetError {
     /// The event loop has stopped.
     #[error("the network event loop has stopped")]
     Stopped,
+    /// A request to a peer failed (no answer, connection closed, timeout).
+    #[error("{0}")]
+    Request(String),
 }

@@ -21,6 +21,18 @@ pub struct NodeStatus {
     pub memory_mib: u64,
     /// GPUs offered.
     pub gpus: u32,
+    /// CPU in use by tasks, thousandths of a core.
+    #[serde(default)]
+    pub used_cpu_millis: u32,
+    /// Memory in use by tasks, MiB.
+    #[serde(default)]
+    pub used_memory_mib: u64,
+    /// GPUs in use by tasks.
+    #[serde(default)]
+    pub used_gpus: u32,
+    /// Tasks running.
+    #[serde(default)]
+    pub tasks: u32,
     /// Recent load, 0.0-1.0.
     pub load: f32,
     /// sha256 of the active plugin of each kind.

@@ -1,55 +1,79 @@
-//! `infra-host`: the daemon of a peer node (first slice: joins the network, gossips its status
-//! and serves the control plane). Prints one JSON object per line on stdout for each event:
-//! `started`, `listening` (the full address others bootstrap from), `grpc` (the control-plane
-//! address) and `peer` (a status heartbeat from a peer).
+//! `infra-host`: the daemon of a peer node. It joins the network, gossips its status, serves
+//! the control plane, runs training tasks for coordinators, coordinates the jobs submitted to
+//! it (resuming those a previous run left unfinished), and takes part in cluster-wide plugin
+//! swaps. Configured by a TOML file (`--config`, see `config.rs`) and flags.
+//!
+//! Prints one JSON object per line on stdout for each event: `started`, `grpc` (the
+//! control-plane address), `listening` (the full address others bootstrap from) and `peer` (a
+//! status heartbeat from a peer, the first time and whenever its tier changes).
 
+mod config;
+
+use anyhow::Context;
 use clap::Parser;
+use config::FileConfig;
+use infra_cluster::{ClusterNode, NodeConfig};
 use infra_net::{Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "infra-host", version, about = "An infra peer node")]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/0")]
-    listen: Multiaddr,
+    /// TOML configuration file (flags win over it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: /ip4/0.0.0.0/tcp/0].
+    #[arg(long)]
+    listen: Option<Multiaddr>,
     /// Bootstrap peers (multiaddr ending in /p2p/<peer id>), repeatable.
     #[arg(long)]
     bootstrap: Vec<Multiaddr>,
-    /// Tier of this node: server or edge.
-    #[arg(long, default_value = "server")]
-    tier: String,
+    /// Tier of this node: server or edge [default: server].
+    #[arg(long)]
+    tier: Option<String>,
     /// Labels, key=value, repeatable.
     #[arg(long, value_parser = parse_label)]
     label: Vec<(String, String)>,
-    /// CPU offered (thousandths of a core; default: all cores).
+    /// Folder for jobs, checkpoints, installed plugins and compiled code [default: none, in
+    /// memory only].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// CPU offered (thousandths of a core) [default: all cores].
     #[arg(long)]
     cpu_millis: Option<u32>,
-    /// Memory offered, MiB.
-    #[arg(long, default_value_t = 4096)]
-    memory_mib: u64,
-    /// GPUs offered.
-    #[arg(long, default_value_t = 0)]
-    gpus: u32,
-    /// Status heartbeat period in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    heartbeat_ms: u64,
+    /// Memory offered, MiB [default: 4096].
+    #[arg(long)]
+    memory_mib: Option<u64>,
+    /// GPUs offered [default: 0].
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// Status heartbeat period in milliseconds [default: 2000].
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
     /// Disable mDNS discovery.
     #[arg(long)]
     no_mdns: bool,
-    /// Address of the gRPC control plane (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:7070")]
-    grpc: std::net::SocketAddr,
-    /// Bearer token every control-plane call must carry (default: $INFRA_TOKEN).
+    /// Address of the gRPC control plane (port 0 picks a free one) [default: 127.0.0.1:7070].
+    #[arg(long)]
+    grpc: Option<std::net::SocketAddr>,
+    /// Bearer token every control-plane call must carry (or $INFRA_TOKEN, or the file).
     #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
+    /// Fault injection for tests: corrupt this many of the blob chunks this host serves.
+    #[arg(long, hide = true, default_value_t = 0)]
+    corrupt_chunks: u32,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("label `{s}`: expected key=value"))
+}
+
+fn say(v: serde_json::Value) {
+    println!("{v}");
 }
 
 #[tokio::main]
@@ -62,41 +86,82 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if !matches!(args.tier.as_str(), "server" | "edge") {
-        anyhow::bail!("--tier `{}`: expected server or edge", args.tier);
+    let file = match &args.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let tier = args.tier.or(file.tier).unwrap_or_else(|| "server".into());
+    if !matches!(tier.as_str(), "server" | "edge") {
+        anyhow::bail!("tier `{tier}`: expected server or edge");
     }
+    let token = args
+        .token
+        .or(file.token)
+        .context("no token: pass --token, set $INFRA_TOKEN or `token` in the config file")?;
+    if token.len() < 8 {
+        anyhow::bail!("the token must be at least 8 characters");
+    }
+    let listen: Multiaddr = match (args.listen, &file.listen) {
+        (Some(a), _) => a,
+        (None, Some(s)) => s.parse().with_context(|| format!("config `listen` = `{s}`"))?,
+        (None, None) => "/ip4/0.0.0.0/tcp/0".parse().expect("valid"),
+    };
+    let mut bootstrap = args.bootstrap;
+    for s in file.bootstrap.unwrap_or_default() {
+        bootstrap.push(s.parse().with_context(|| format!("config `bootstrap` entry `{s}`"))?);
+    }
+    let grpc: std::net::SocketAddr = match (args.grpc, &file.grpc) {
+        (Some(a), _) => a,
+        (None, Some(s)) => s.parse().with_context(|| format!("config `grpc` = `{s}`"))?,
+        (None, None) => "127.0.0.1:7070".parse().expect("valid"),
+    };
+    let mut labels = file.labels.unwrap_or_default();
+    labels.extend(args.label);
+    let heartbeat = Duration::from_millis(args.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(2000).max(50));
+    let data_dir = args.data_dir.or(file.data_dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let status = NodeStatus {
-        tier: args.tier,
-        labels: args.label.into_iter().collect::<BTreeMap<_, _>>(),
-        cpu_millis: args.cpu_millis.unwrap_or(cores * 1000),
-        memory_mib: args.memory_mib,
-        gpus: args.gpus,
+        tier,
+        labels: labels.into_iter().collect::<BTreeMap<_, _>>(),
+        cpu_millis: args.cpu_millis.or(file.cpu_millis).unwrap_or(cores * 1000),
+        memory_mib: args.memory_mib.or(file.memory_mib).unwrap_or(4096),
+        gpus: args.gpus.or(file.gpus).unwrap_or(0),
+        used_cpu_millis: 0,
+        used_memory_mib: 0,
+        used_gpus: 0,
+        tasks: 0,
         load: 0.0,
         plugins: BTreeMap::new(),
         sent_at_ms: 0,
     };
-    let config = NetConfig {
-        listen: args.listen,
-        bootstrap: args.bootstrap,
-        heartbeat: Duration::from_millis(args.heartbeat_ms.max(50)),
-        mdns: !args.no_mdns,
+    let net_config = NetConfig {
+        listen,
+        bootstrap,
+        heartbeat,
+        mdns: !args.no_mdns && file.mdns.unwrap_or(true),
     };
-    if args.token.len() < 8 {
-        anyhow::bail!("--token must be at least 8 characters");
+
+    let mut runtime = infra_runtime::Runtime::builder();
+    if let Some(d) = &data_dir {
+        std::fs::create_dir_all(d).with_context(|| format!("data dir {}", d.display()))?;
+        runtime = runtime.cache_dir(d.join("compiled"));
     }
-    let (client, mut events) = Network::start(config, status)?;
-    println!(
-        "{}",
-        serde_json::json!({ "event": "started", "peer": client.peer_id().to_string() })
-    );
-    let (listener, grpc_addr) = infra_api::bind(args.grpc).await?;
-    println!(
-        "{}",
-        serde_json::json!({ "event": "grpc", "addr": grpc_addr.to_string() })
-    );
-    let control = infra_api::ControlService::new(client.clone());
-    let token = args.token;
+    let runtime = runtime.build()?;
+    let (client, events) = Network::start(net_config, status.clone())?;
+    say(serde_json::json!({ "event": "started", "peer": client.peer_id().to_string() }));
+    let node = ClusterNode::new(
+        client,
+        status,
+        runtime,
+        NodeConfig {
+            data_dir,
+            peer_timeout: heartbeat * 5,
+            corrupt_chunks: args.corrupt_chunks,
+        },
+    )?;
+    let (listener, grpc_addr) = infra_api::bind(grpc).await?;
+    say(serde_json::json!({ "event": "grpc", "addr": grpc_addr.to_string() }));
+    let control = infra_api::ControlService::new(node.clone());
     tokio::spawn(async move {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -105,19 +170,20 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("infra-host: control plane stopped: {e}");
         }
     });
-    while let Some(ev) = events.recv().await {
-        let line = match ev {
-            NetEvent::Listening(addr) => {
-                serde_json::json!({ "event": "listening", "addr": addr.to_string() })
+    node.resume_jobs();
+    let mut seen = HashSet::new();
+    node.serve(events, move |ev| match ev {
+        NetEvent::Listening(addr) => say(serde_json::json!({ "event": "listening", "addr": addr.to_string() })),
+        NetEvent::PeerStatus(peer, s) => {
+            if seen.insert((peer, s.tier.clone())) {
+                say(serde_json::json!({ "event": "peer", "peer": peer.to_string(), "tier": s.tier, "cpu_millis": s.cpu_millis }));
             }
-            NetEvent::PeerStatus(peer, s) => {
-                serde_json::json!({ "event": "peer", "peer": peer.to_string(), "tier": s.tier, "cpu_millis": s.cpu_millis })
-            }
-            NetEvent::BadStatus(peer, why) => {
-                serde_json::json!({ "event": "bad-status", "peer": peer.to_string(), "error": why })
-            }
-        };
-        println!("{line}");
-    }
+        }
+        NetEvent::BadStatus(peer, why) => {
+            say(serde_json::json!({ "event": "bad-status", "peer": peer.to_string(), "error": why }))
+        }
+        NetEvent::Request { .. } => {}
+    })
+    .await;
     Ok(())
 }

@@ -46,6 +46,44 @@ pub struct JobSpec {
     pub cleaners: Vec<PluginRef>,
     /// Aggregator plugin.
     pub aggregator: PluginRef,
+    /// How a cluster runs the job (ignored by `infra train`).
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+}
+
+/// Failure handling of a job run across peers.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSpec {
+    /// Share of a round's tasks that must return for the round to count (0 < quorum <= 1).
+    #[serde(default = "quorum")]
+    pub quorum: f64,
+    /// A task not answered within this many seconds is given to another peer.
+    #[serde(default = "task_deadline")]
+    pub task_deadline_secs: u64,
+    /// Tries per task and round before it is given up (the round may still reach quorum).
+    #[serde(default = "max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            quorum: quorum(),
+            task_deadline_secs: task_deadline(),
+            max_attempts: max_attempts(),
+        }
+    }
+}
+
+fn quorum() -> f64 {
+    1.0
+}
+fn task_deadline() -> u64 {
+    300
+}
+fn max_attempts() -> u32 {
+    3
 }
 
 fn default_seed() -> u64 {
@@ -213,6 +251,15 @@ impl JobSpec {
                 "`workers` = {} is more than {MAX_WORKERS} local workers",
                 self.workers
             ));
+        }
+        if !(self.cluster.quorum > 0.0 && self.cluster.quorum <= 1.0) {
+            return Err(format!(
+                "`cluster.quorum` = {} must be in (0, 1]",
+                self.cluster.quorum
+            ));
+        }
+        if self.cluster.task_deadline_secs == 0 || self.cluster.max_attempts == 0 {
+            return Err("`cluster.task-deadline-secs` and `cluster.max-attempts` must be at least 1".into());
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
             return Err(format!(

@@ -9,6 +9,7 @@
 //! - [`device`]: `auto | cpu | cuda[:N]`;
 //! - [`run`]: `infra train`: K local workers in synchronous rounds, the scheduler placing the
 //!   round's tasks, the cleaning chain on every shard, the aggregator merging updates;
+//! - [`task`]: one training task as a cluster worker runs it, shard and weight wire forms;
 //! - `optim.rs`: local training steps.
 
 pub mod checkpoint;
@@ -18,6 +19,7 @@ pub mod job;
 pub mod model;
 mod optim;
 pub mod run;
+pub mod task;
 
 pub use data::Dataset;
 pub use job::JobSpec;

@@ -119,7 +119,8 @@ pub struct StepSummary {
     pub values_changed: u64,
 }
 
-fn load_plugin(runtime: &Runtime, r: &PluginRef, kind: PluginKind) -> Result<Plugin, TrainError> {
+/// Loads a job's plugin reference: a `.wasm` path or a built-in name.
+pub fn load_plugin(runtime: &Runtime, r: &PluginRef, kind: PluginKind) -> Result<Plugin, TrainError> {
     let plugin = if r.plugin.ends_with(".wasm") {
         let p = runtime.load_file(std::path::Path::new(&r.plugin))?;
         p.expect_kind(kind)?;
@@ -173,7 +174,9 @@ fn add_steps(total: &mut Vec<StepSummary>, steps: Vec<StepReport>) {
     }
 }
 
-fn clean(
+/// Runs `d` through the cleaning chain (adding each step's counts to `total`) and checks that
+/// the labels are in range afterwards.
+pub fn clean(
     chain: &CleaningChain,
     d: &Dataset,
     total: &mut Vec<StepSummary>,

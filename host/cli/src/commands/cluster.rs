@@ -9,13 +9,13 @@ use infra_api::pb;
 pub struct HostArgs {
     /// Control-plane URL of any host.
     #[arg(long, default_value = "http://127.0.0.1:7070", env = "INFRA_HOST")]
-    host: String,
+    pub(crate) host: String,
     /// Bearer token of that host.
     #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
-    token: String,
+    pub(crate) token: String,
 }
 
-type Client = pb::control_client::ControlClient<
+pub(crate) type Client = pb::control_client::ControlClient<
     tonic::service::interceptor::InterceptedService<
         tonic::transport::Channel,
         Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
@@ -23,7 +23,7 @@ type Client = pb::control_client::ControlClient<
 >;
 
 impl HostArgs {
-    fn block_on<T>(&self, f: impl AsyncFnOnce(Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    pub(crate) fn block_on<T>(&self, f: impl AsyncFnOnce(Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -48,7 +48,7 @@ impl HostArgs {
     }
 }
 
-fn status(e: tonic::Status) -> anyhow::Error {
+pub(crate) fn status(e: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", e.code(), e.message())
 }
 
@@ -106,9 +106,15 @@ pub fn plugins(args: HostArgs) -> anyhow::Result<()> {
             .map_err(status)?
             .into_inner())
     })?;
-    let mut t = super::table(&["kind", "name", "sha256", "built-in"]);
+    let mut t = super::table(&["kind", "name", "sha256", "built-in", "active"]);
     for p in resp.plugins {
-        t.add_row(vec![p.kind, p.name, p.sha256, p.builtin.to_string()]);
+        t.add_row(vec![
+            p.kind,
+            p.name,
+            p.sha256,
+            p.builtin.to_string(),
+            if p.active { "yes".into() } else { String::new() },
+        ]);
     }
     println!("{t}");
     Ok(())

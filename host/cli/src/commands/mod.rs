@@ -2,6 +2,8 @@
 
 mod cluster;
 mod demo;
+mod jobs;
+mod local_cluster;
 mod plugin;
 mod train;
 
@@ -28,6 +30,16 @@ enum Command {
     Peers(cluster::HostArgs),
     /// The plugins a host has (from its control plane).
     Plugins(cluster::HostArgs),
+    /// Submit a job to a cluster (the host you name coordinates it).
+    Submit(jobs::SubmitArgs),
+    /// The jobs a host coordinates.
+    Jobs(cluster::HostArgs),
+    /// One job and its history (rounds, swaps, retries).
+    Job(jobs::JobIdArgs),
+    /// Cancel a job.
+    Cancel(jobs::JobIdArgs),
+    /// Start a local cluster: N infra-host processes on 127.0.0.1, joined through the first.
+    Cluster(local_cluster::ClusterArgs),
 }
 
 impl Cli {
@@ -39,6 +51,11 @@ impl Cli {
             Command::Train(a) => a.run(),
             Command::Peers(a) => cluster::peers(a),
             Command::Plugins(a) => cluster::plugins(a),
+            Command::Submit(a) => jobs::submit(a),
+            Command::Jobs(a) => jobs::jobs(a),
+            Command::Job(a) => jobs::job(a),
+            Command::Cancel(a) => jobs::cancel(a),
+            Command::Cluster(a) => a.run(),
         }
     }
 }

@@ -22,6 +22,17 @@ pub enum PluginCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Install a plugin on every live peer and make it the active one of its kind (running jobs
+    /// take it from their next scheduling decision or round; recorded in their history).
+    Swap {
+        /// scheduler or aggregator.
+        #[arg(long)]
+        kind: String,
+        /// The component.
+        file: PathBuf,
+        #[command(flatten)]
+        host: super::cluster::HostArgs,
+    },
 }
 
 impl PluginCommand {
@@ -30,6 +41,7 @@ impl PluginCommand {
             PluginCommand::Check { file } => check(file),
             PluginCommand::List => list(),
             PluginCommand::Export { name, output } => export(&name, &output),
+            PluginCommand::Swap { kind, file, host } => super::jobs::swap(kind, file, host),
         }
     }
 }

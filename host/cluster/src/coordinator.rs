@@ -1,0 +1,428 @@
+//! The coordinator of a job (the host it was submitted to). Each round: the scheduler plugin
+//! places the pending training tasks (one per shard) on the live peers, itself included, from
+//! their gossiped status and the measured links; the tasks run on the workers; a task whose
+//! peer fails or misses the deadline goes back to pending with one more attempt and the peer is
+//! left out for the rest of the round; the round counts once a quorum of tasks has returned;
+//! the aggregator plugin merges the updates; the new global model is evaluated, checkpointed
+//! and the job record saved, so a restarted host resumes from the last good round.
+//!
+//! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
+//! new aggregator from the next aggregation; each is written into the job's history.
+
+use crate::jobs::{JobEvent, JobHandle, JobState};
+use crate::messages::{Request, Response, TrainResult, TrainTask};
+use crate::node::ClusterNode;
+use crate::transfer;
+use crate::worker::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
+use crate::ClusterError;
+use infra_net::PeerId;
+use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
+use infra_runtime::cleaner::CleaningChain;
+use infra_runtime::scheduler::{Node, Resources, Task, Tier};
+use infra_runtime::{Instance, Plugin, PluginKind, Scope};
+use infra_train::task::{params_from_bytes, params_to_bytes};
+use infra_train::{checkpoint, Dataset, JobSpec, Model};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+enum Outcome {
+    Done,
+    Cancelled,
+}
+
+/// Runs (or resumes) a job to its end, recording the outcome.
+pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, csv: Option<String>) {
+    match drive(&node, &job, &spec, csv).await {
+        Ok(Outcome::Done) => {
+            let r = job.snapshot();
+            job.update(|r| r.state = JobState::Done);
+            let mut ev = JobEvent::note("done", r.rounds_done, format!("{} rounds done", r.rounds_done));
+            ev.accuracy = r.accuracy;
+            job.emit(ev);
+        }
+        Ok(Outcome::Cancelled) => {
+            job.update(|r| r.state = JobState::Cancelled);
+            job.emit(JobEvent::note("cancelled", job.snapshot().rounds_done, "cancelled"));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::error!(job = job.snapshot().id, "job failed: {msg}");
+            job.update(|r| {
+                r.state = JobState::Failed;
+                r.error = Some(msg.clone());
+            });
+            job.emit(JobEvent::note("failed", job.snapshot().rounds_done + 1, msg));
+        }
+    }
+}
+
+struct Prepared {
+    shards: Vec<String>,
+    shard_bytes: Vec<u64>,
+    test: Dataset,
+    width: usize,
+    classes: usize,
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ClusterError> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, ClusterError>> {
+    async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ClusterError::Job(format!("background work failed: {e}")))?
+    }
+}
+
+fn ident(p: &Plugin) -> String {
+    format!("{} sha256:{}", p.meta().name, p.meta().sha256)
+}
+
+struct Swappable {
+    kind: PluginKind,
+    instance: Instance,
+    seen: usize,
+}
+
+impl Swappable {
+    /// Takes a cluster-wide swap of this kind made since the last look, if any.
+    fn refresh(&mut self, node: &ClusterNode, job: &JobHandle, round: u32) {
+        let reg = &node.inner.plugins.registry;
+        let history = reg.history();
+        let fresh = history[self.seen.min(history.len())..]
+            .iter()
+            .any(|r| r.kind == self.kind && r.scope == Scope::Global);
+        self.seen = history.len();
+        if !fresh {
+            return;
+        }
+        let Ok(new) = reg.active(self.kind, &Scope::Global) else { return };
+        let old = ident(self.instance.plugin());
+        if new.meta().sha256 == self.instance.plugin().meta().sha256 {
+            return;
+        }
+        let now = ident(&new);
+        self.instance = new.instance();
+        let kind = self.kind.name();
+        job.update(|r| {
+            r.plugins.insert(kind.into(), now.clone());
+        });
+        job.emit(JobEvent::note(
+            "swap",
+            round,
+            format!("{kind}: {old} -> {now} from round {round}"),
+        ));
+    }
+}
+
+async fn drive(
+    node: &ClusterNode,
+    job: &JobHandle,
+    spec_text: &str,
+    csv: Option<String>,
+) -> Result<Outcome, ClusterError> {
+    let n = &node.inner;
+    let spec = JobSpec::parse(spec_text, "job")?;
+    let scheduler = n.plugins.resolve(&spec.scheduler, PluginKind::Scheduler)?;
+    let aggregator = n.plugins.resolve(&spec.aggregator, PluginKind::Aggregator)?;
+    let cleaners = spec
+        .cleaners
+        .iter()
+        .map(|c| n.plugins.resolve(c, PluginKind::Cleaner))
+        .collect::<Result<Vec<_>, _>>()?;
+    let seen = n.plugins.registry.history().len();
+    let mut sched = Swappable { kind: PluginKind::Scheduler, instance: scheduler.instance(), seen };
+    let mut agg = Swappable { kind: PluginKind::Aggregator, instance: aggregator.instance(), seen };
+    job.update(|r| {
+        r.plugins.insert("scheduler".into(), ident(&scheduler));
+        r.plugins.insert("aggregator".into(), ident(&aggregator));
+        for (i, c) in cleaners.iter().enumerate() {
+            r.plugins.insert(format!("cleaner.{i}"), ident(c));
+        }
+    });
+
+    // Data: raw shards become blobs; the test split is cleaned here for evaluation.
+    let spec_c = spec.clone();
+    let store = n.store.clone();
+    let prepared = blocking(move || {
+        let data = infra_train::task::load_data(&spec_c, csv.as_deref())?;
+        let (shards, test) = infra_train::task::divide(&spec_c, &data);
+        let chain = CleaningChain::new(cleaners)?;
+        let test = infra_train::run::clean(&chain, &test, &mut Vec::new())?;
+        Ok(Prepared {
+            shard_bytes: shards.iter().map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64).collect(),
+            shards: shards.iter().map(|s| store.put(s.to_bytes())).collect(),
+            width: data.width(),
+            classes: data.classes,
+            test,
+        })
+    })
+    .await?;
+    let test = Arc::new(prepared.test);
+    let ckpt: Option<PathBuf> = job.dir().map(|d| d.join("checkpoint.safetensors"));
+
+    // The global model: fresh, or the last checkpoint when resuming.
+    let done_before = job.snapshot().rounds_done;
+    let (spec_c, ckpt_c) = (spec.clone(), ckpt.clone());
+    let (width, classes) = (prepared.width, prepared.classes);
+    let mut global: Vec<f32> = blocking(move || {
+        tch::manual_seed(spec_c.seed as i64);
+        let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
+        let mut m = Model::new(&spec_c.model, width, classes, device)?;
+        if done_before > 0 {
+            if let Some(p) = ckpt_c.filter(|p| p.exists()) {
+                checkpoint::load(&mut m, &p)?;
+            }
+        }
+        Ok(m.flat())
+    })
+    .await?;
+    let first = if done_before > 0 {
+        job.emit(JobEvent::note("resumed", done_before + 1, format!("resuming after round {done_before}")));
+        done_before + 1
+    } else {
+        job.emit(JobEvent::note("started", 1, format!("coordinator {}", node.peer_id())));
+        1
+    };
+
+    let mut holders: Vec<Option<PeerId>> = vec![None; prepared.shards.len()];
+    for round in first..=spec.rounds {
+        if job.cancelled() {
+            return Ok(Outcome::Cancelled);
+        }
+        let round_started = Instant::now();
+        let global_id = n.store.put(params_to_bytes(&global));
+        let total = prepared.shards.len();
+        let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
+        let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
+        let mut down: HashSet<PeerId> = HashSet::new();
+        let mut bytes = 0u64;
+        while !pending.is_empty() {
+            if job.cancelled() {
+                return Ok(Outcome::Cancelled);
+            }
+            sched.refresh(node, job, round);
+            let nodes = cluster_nodes(node, &down).await?;
+            let tasks: Vec<Task> = pending
+                .iter()
+                .map(|&(s, attempts)| Task {
+                    id: format!("r{round}-shard{s}"),
+                    job: job.snapshot().id,
+                    priority: 0,
+                    demand: Resources {
+                        cpu_millis: MILLIS_PER_THREAD * spec.threads as u32,
+                        memory_mib: TASK_MEMORY_MIB,
+                        gpus: 0,
+                    },
+                    est_duration_ms: 0,
+                    input_bytes: prepared.shard_bytes[s] + 4 * global.len() as u64,
+                    input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
+                    attempts,
+                })
+                .collect();
+            let placed = sched
+                .instance
+                .schedule(&tasks, &nodes)
+                .map_err(|e| ClusterError::Round { round, cause: e.to_string() })?;
+            if placed.is_empty() {
+                return Err(ClusterError::Round {
+                    round,
+                    cause: format!(
+                        "scheduler `{}` placed none of {} pending tasks on {} live peers",
+                        sched.instance.plugin().meta().name,
+                        tasks.len(),
+                        nodes.len()
+                    ),
+                });
+            }
+            let runs = placed.iter().map(|a| {
+                let i = tasks.iter().position(|t| t.id == a.task_id).expect("checked by the runtime");
+                let (s, attempts) = pending[i];
+                let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
+                let task = TrainTask {
+                    job: job.snapshot().id,
+                    round,
+                    task: a.task_id.clone(),
+                    spec: spec_text.to_string(),
+                    global: global_id.clone(),
+                    shard: prepared.shards[s].clone(),
+                    seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
+                };
+                let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
+                async move {
+                    let r = tokio::time::timeout(deadline, run_task(node, peer, task))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(ClusterError::Transfer(format!("missed the task deadline of {}s", deadline.as_secs())))
+                        });
+                    (s, attempts, peer, r)
+                }
+            });
+            for (s, attempts, peer, r) in futures::future::join_all(runs).await {
+                match r {
+                    Ok((result, update, moved)) => {
+                        pending.retain(|&(p, _)| p != s);
+                        holders[s] = Some(peer);
+                        bytes += moved;
+                        returned.push((s, peer, result, update));
+                    }
+                    Err(e) => {
+                        let remote = matches!(e, ClusterError::Remote(_));
+                        if !remote && peer != node.peer_id() {
+                            down.insert(peer);
+                            job.emit(JobEvent::note("peer-down", round, format!("peer {peer}: {e}")));
+                        }
+                        let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
+                        job.emit(JobEvent::note(
+                            "retry",
+                            round,
+                            format!("task r{round}-shard{s} on {peer} failed ({e}); {left} attempts left"),
+                        ));
+                        if let Some(p) = pending.iter_mut().find(|(p, _)| *p == s) {
+                            p.1 += 1;
+                        }
+                        pending.retain(|&(_, a)| a < spec.cluster.max_attempts);
+                    }
+                }
+            }
+        }
+        let need = (spec.cluster.quorum * total as f64).ceil() as usize;
+        if returned.len() < need {
+            return Err(ClusterError::Round {
+                round,
+                cause: format!("{} of {total} tasks returned; the quorum is {need}", returned.len()),
+            });
+        }
+
+        // Aggregate.
+        agg.refresh(node, job, round);
+        returned.sort_by_key(|r| r.0);
+        let names: Vec<String> = returned.iter().map(|(s, p, _, _)| format!("{p}/shard-{s}")).collect();
+        let refs: Vec<UpdateRef> = returned
+            .iter()
+            .zip(&names)
+            .map(|((_, _, r, u), name)| UpdateRef { peer: name, samples: r.rows, loss: r.loss, params: u })
+            .collect();
+        let mut next = Vec::with_capacity(global.len());
+        let summary = agg
+            .instance
+            .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
+            .map_err(|e| ClusterError::Round { round, cause: e.to_string() })?;
+        let rows: u64 = returned.iter().map(|r| r.2.rows).sum();
+        let loss = returned.iter().map(|r| r.2.loss as f64 * r.2.rows as f64).sum::<f64>() / rows.max(1) as f64;
+        let compute = returned.iter().map(|r| r.2.compute_ms).fold(0.0, f64::max) / 1e3;
+        drop(refs);
+        for (_, _, r, _) in &returned {
+            n.store.remove(&r.update);
+        }
+        n.store.remove(&global_id);
+        global = next;
+
+        // Evaluate and checkpoint.
+        let (spec_c, test_c, params, ckpt_c) = (spec.clone(), test.clone(), global.clone(), ckpt.clone());
+        let mut meta = checkpoint::Metadata::new();
+        meta.insert("job".into(), job.snapshot().id);
+        meta.insert("round".into(), round.to_string());
+        for (k, v) in job.snapshot().plugins {
+            meta.insert(format!("plugin.{k}"), v);
+        }
+        let (acc, _test_loss) = blocking(move || {
+            let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
+            let mut m = Model::new(&spec_c.model, width, classes, device)?;
+            m.load_flat(&params)?;
+            let (acc, l) = infra_train::task::evaluate(&m, &test_c)?;
+            if let Some(p) = ckpt_c {
+                meta.insert("test_accuracy".into(), format!("{acc:.6}"));
+                checkpoint::save(&m, &meta, &p)?;
+            }
+            Ok((acc, l))
+        })
+        .await?;
+        let seconds = round_started.elapsed().as_secs_f64();
+        job.update(|r| {
+            r.rounds_done = round;
+            r.accuracy = acc;
+        });
+        let peers_used: HashSet<&PeerId> = returned.iter().map(|r| &r.1).collect();
+        let mut ev = JobEvent::note(
+            "round",
+            round,
+            format!(
+                "{}/{total} tasks on {} peers; {}",
+                returned.len(),
+                peers_used.len(),
+                summary
+            ),
+        );
+        ev.accuracy = acc;
+        ev.loss = loss;
+        ev.seconds = seconds;
+        ev.overhead = (1.0 - compute / seconds).clamp(0.0, 1.0);
+        ev.tasks = (returned.len() as u32, total as u32);
+        ev.bytes = bytes;
+        job.emit(ev);
+    }
+    Ok(Outcome::Done)
+}
+
+/// The scheduler's view of the cluster: this node and every live peer not marked down this
+/// round, with resources from their heartbeats and links from ping and past transfers.
+async fn cluster_nodes(node: &ClusterNode, down: &HashSet<PeerId>) -> Result<Vec<Node>, ClusterError> {
+    let me = node.peer_id();
+    let mut out = vec![to_node(me, &node.status(), 0.0, 0)];
+    for p in node.alive_peers().await? {
+        if down.contains(&p.peer) {
+            continue;
+        }
+        let rtt = p.rtt.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        let bw = node.links().bandwidth(&p.peer).map_or(0, |b| b as u64);
+        out.push(to_node(p.peer, &p.status, rtt, bw));
+    }
+    Ok(out)
+}
+
+fn to_node(peer: PeerId, s: &infra_net::NodeStatus, rtt_ms: f64, bandwidth: u64) -> Node {
+    let capacity = Resources {
+        cpu_millis: s.cpu_millis,
+        memory_mib: s.memory_mib,
+        gpus: s.gpus,
+    };
+    Node {
+        id: peer.to_string(),
+        tier: if s.tier == "edge" { Tier::Edge } else { Tier::Server },
+        capacity,
+        free: Resources {
+            cpu_millis: s.cpu_millis.saturating_sub(s.used_cpu_millis),
+            memory_mib: s.memory_mib.saturating_sub(s.used_memory_mib),
+            gpus: s.gpus.saturating_sub(s.used_gpus),
+        },
+        load: s.load,
+        labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>().into_iter().collect(),
+        rtt_ms: rtt_ms as f32,
+        bandwidth_bytes_per_s: bandwidth,
+    }
+}
+
+/// Runs one task on `peer` (or here) and brings its update back: (result, update, bytes
+/// moved over the network).
+async fn run_task(
+    node: &ClusterNode,
+    peer: PeerId,
+    task: TrainTask,
+) -> Result<(TrainResult, Vec<f32>, u64), ClusterError> {
+    let n = &node.inner;
+    let result = if peer == node.peer_id() {
+        crate::worker::train(node, peer, task).await?
+    } else {
+        let f = n.net.request(peer, Request::Train(Box::new(task)).to_frame()).await?;
+        match Response::from_frame(&f)? {
+            Response::Trained(r) => r,
+            _ => return Err(ClusterError::Protocol("expected a training result".into())),
+        }
+    };
+    let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, &result.update).await?;
+    let update = params_from_bytes(&fetched.bytes)?;
+    Ok((result.clone(), update, result.fetched_bytes + fetched.transferred))
+}

@@ -1,0 +1,296 @@
+//! Jobs a host coordinates: their record (state, rounds, accuracy, plugins, history of
+//! events), the live event stream watchers subscribe to, and the copy on disk
+//! (`<data>/jobs/<id>/`: `job.toml`, `data.csv` when submitted, `state.json`, and the
+//! checkpoint) from which a restarted host resumes them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Rounds are running (or will resume after a restart).
+    Running,
+    /// Every round finished.
+    Done,
+    /// A round could not complete; the last good checkpoint is kept.
+    Failed,
+    /// Cancelled by a caller.
+    Cancelled,
+}
+
+impl JobState {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One entry of a job's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// Position in the history, from 1.
+    pub seq: u64,
+    /// `started`, `resumed`, `round`, `swap`, `retry`, `peer-down`, `done`, `failed`,
+    /// `cancelled`.
+    pub kind: String,
+    /// Round it belongs to (0: none).
+    pub round: u32,
+    /// Human-readable detail.
+    pub message: String,
+    /// Test accuracy after the round (`round`, `done`).
+    pub accuracy: f64,
+    /// Mean training loss of the round.
+    pub loss: f64,
+    /// Wall seconds of the round.
+    pub seconds: f64,
+    /// Share of the round that was not local compute (transfers, scheduling, aggregation,
+    /// evaluation): 1 - slowest task's compute / round wall time.
+    pub overhead: f64,
+    /// Tasks that returned / tasks of the round.
+    pub tasks: (u32, u32),
+    /// Bytes that crossed the network in the round.
+    pub bytes: u64,
+}
+
+impl JobEvent {
+    /// An event with only a kind, round and message.
+    pub fn note(kind: &str, round: u32, message: impl Into<String>) -> Self {
+        Self {
+            seq: 0,
+            kind: kind.into(),
+            round,
+            message: message.into(),
+            accuracy: 0.0,
+            loss: 0.0,
+            seconds: 0.0,
+            overhead: 0.0,
+            tasks: (0, 0),
+            bytes: 0,
+        }
+    }
+}
+
+/// What is known about a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: String,
+    /// Job name from the spec.
+    pub name: String,
+    /// State.
+    pub state: JobState,
+    /// Rounds the job asks for.
+    pub rounds: u32,
+    /// Rounds completed.
+    pub rounds_done: u32,
+    /// Test accuracy after the last completed round.
+    pub accuracy: f64,
+    /// Plugin in use per kind: `name sha256:<hex>`.
+    pub plugins: BTreeMap<String, String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Every event so far.
+    pub events: Vec<JobEvent>,
+}
+
+/// A job and its live event stream.
+pub struct JobHandle {
+    record: Mutex<JobRecord>,
+    events: broadcast::Sender<JobEvent>,
+    cancel: AtomicBool,
+    dir: Option<PathBuf>,
+}
+
+impl JobHandle {
+    fn new(record: JobRecord, dir: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self {
+            record: Mutex::new(record),
+            events: broadcast::channel(1024).0,
+            cancel: AtomicBool::new(false),
+            dir,
+        })
+    }
+
+    /// The job's folder on disk, if the host keeps one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// A copy of the record.
+    pub fn snapshot(&self) -> JobRecord {
+        self.record.lock().expect("job lock").clone()
+    }
+
+    /// Changes the record (and saves it).
+    pub fn update(&self, f: impl FnOnce(&mut JobRecord)) {
+        let mut r = self.record.lock().expect("job lock");
+        f(&mut r);
+        self.save(&r);
+    }
+
+    /// Appends an event to the history, saves, and tells the watchers.
+    pub fn emit(&self, mut ev: JobEvent) {
+        let mut r = self.record.lock().expect("job lock");
+        ev.seq = r.events.len() as u64 + 1;
+        r.events.push(ev.clone());
+        self.save(&r);
+        let _ = self.events.send(ev);
+    }
+
+    /// The history so far and a receiver of what comes next, without a gap between them.
+    pub fn subscribe(&self) -> (Vec<JobEvent>, broadcast::Receiver<JobEvent>) {
+        let r = self.record.lock().expect("job lock");
+        (r.events.clone(), self.events.subscribe())
+    }
+
+    /// Asks the coordinator to stop at the next task or round boundary.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a cancel was asked for.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn save(&self, r: &JobRecord) {
+        let Some(dir) = &self.dir else { return };
+        let path = dir.join("state.json");
+        let tmp = dir.join("state.json.tmp");
+        let bytes = serde_json::to_vec_pretty(r).expect("a record serialises");
+        if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &path)) {
+            tracing::error!(job = r.id, "saving the job record: {e}");
+        }
+    }
+}
+
+/// The jobs of one host.
+pub struct Jobs {
+    dir: Option<PathBuf>,
+    map: Mutex<BTreeMap<String, Arc<JobHandle>>>,
+}
+
+/// A job found on disk that was still running when the host stopped.
+pub struct Unfinished {
+    /// Its handle (record loaded).
+    pub handle: Arc<JobHandle>,
+    /// Its spec.
+    pub spec: String,
+    /// Its submitted data, if any.
+    pub csv: Option<String>,
+}
+
+impl Jobs {
+    /// Jobs kept under `dir` (none: in memory only).
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            map: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Registers a new job and writes its spec (and data) to disk.
+    pub fn create(
+        &self,
+        name: &str,
+        rounds: u32,
+        spec: &str,
+        csv: Option<&str>,
+    ) -> std::io::Result<Arc<JobHandle>> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        let mut map = self.map.lock().expect("jobs lock");
+        let mut id = format!("{name}-{:x}", stamp & 0xff_ffff_ffff);
+        while map.contains_key(&id) {
+            id.push('x');
+        }
+        let dir = match &self.dir {
+            Some(d) => {
+                let dir = d.join(&id);
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(dir.join("job.toml"), spec)?;
+                if let Some(csv) = csv {
+                    std::fs::write(dir.join("data.csv"), csv)?;
+                }
+                Some(dir)
+            }
+            None => None,
+        };
+        let record = JobRecord {
+            id: id.clone(),
+            name: name.into(),
+            state: JobState::Running,
+            rounds,
+            rounds_done: 0,
+            accuracy: 0.0,
+            plugins: BTreeMap::new(),
+            error: None,
+            events: Vec::new(),
+        };
+        let h = JobHandle::new(record, dir);
+        h.update(|_| {});
+        map.insert(id, h.clone());
+        Ok(h)
+    }
+
+    /// A job by id.
+    pub fn get(&self, id: &str) -> Option<Arc<JobHandle>> {
+        self.map.lock().expect("jobs lock").get(id).cloned()
+    }
+
+    /// Every job, oldest id first.
+    pub fn list(&self) -> Vec<JobRecord> {
+        self.map
+            .lock()
+            .expect("jobs lock")
+            .values()
+            .map(|h| h.snapshot())
+            .collect()
+    }
+
+    /// Loads every job on disk; returns those still running (to resume).
+    pub fn load(&self) -> Vec<Unfinished> {
+        let Some(dir) = &self.dir else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let d = e.path();
+            let record: JobRecord = match std::fs::read(d.join("state.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::warn!(dir = %d.display(), "skipping an unreadable job record: {err}");
+                    continue;
+                }
+            };
+            let running = record.state == JobState::Running;
+            let h = JobHandle::new(record.clone(), Some(d.clone()));
+            self.map.lock().expect("jobs lock").insert(record.id.clone(), h.clone());
+            if running {
+                match std::fs::read_to_string(d.join("job.toml")) {
+                    Ok(spec) => out.push(Unfinished {
+                        handle: h,
+                        spec,
+                        csv: std::fs::read_to_string(d.join("data.csv")).ok(),
+                    }),
+                    Err(e) => tracing::warn!(job = record.id, "cannot resume: job.toml: {e}"),
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,65 @@
+//! infra across peers: the part of `infra-host` that turns a set of peers into a training
+//! cluster.
+//!
+//! Layout:
+//! - [`blobs`]: content-addressed, chunked blobs (weights, updates, shards, plugin bytes);
+//! - [`messages`]: what peers ask each other over `/infra/rpc/1`;
+//! - [`transfer`]: fetching a blob chunk by chunk with checksums, refetching bad chunks, and
+//!   the per-peer throughput the scheduler sees;
+//! - [`plugins`]: installed plugins and the cluster-wide active plugin per kind;
+//! - [`jobs`]: job records, event streams, and their copy on disk;
+//! - `worker.rs`: a training task on a worker;
+//! - `coordinator.rs`: the rounds of a job, with failures, quorum, swaps and checkpoints;
+//! - [`ClusterNode`] (`node.rs`): ties them together and answers peers.
+
+pub mod blobs;
+mod coordinator;
+pub mod jobs;
+pub mod messages;
+mod node;
+pub mod plugins;
+pub mod transfer;
+mod worker;
+
+pub use jobs::{JobEvent, JobRecord, JobState};
+pub use node::{ClusterNode, NodeConfig, PeerOutcome};
+
+/// What went wrong in the cluster layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The network failed (peer gone, request timed out).
+    #[error("{0}")]
+    Net(#[from] infra_net::NetError),
+    /// A peer answered with something that is not the protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The peer reported an error.
+    #[error("peer: {0}")]
+    Remote(String),
+    /// A blob transfer failed.
+    #[error("transfer: {0}")]
+    Transfer(String),
+    /// The job is malformed or names what is not here.
+    #[error("{0}")]
+    Job(String),
+    /// A plugin failed to load or run.
+    #[error("{0}")]
+    Plugin(#[from] infra_runtime::PluginError),
+    /// Training failed.
+    #[error("{0}")]
+    Train(#[from] infra_train::TrainError),
+    /// A round could not complete.
+    #[error("round {round} failed: {cause}")]
+    Round {
+        /// Round.
+        round: u32,
+        /// Why.
+        cause: String,
+    },
+    /// A cluster-wide swap was refused.
+    #[error("swap: {0}")]
+    Swap(String),
+    /// Disk.
+    #[error("{0}")]
+    Io(String),
+}

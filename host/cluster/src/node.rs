@@ -1,0 +1,366 @@
+//! A cluster node: the network client, the blob store, installed and active plugins, and the
+//! jobs this host coordinates. It answers peers' requests (blobs, training tasks, plugin
+//! swaps) and offers the operations the control plane exposes.
+
+use crate::blobs::BlobStore;
+use crate::jobs::{JobRecord, Jobs};
+use crate::messages::{Request, Response};
+use crate::plugins::ClusterPlugins;
+use crate::transfer::{self, Links};
+use crate::{coordinator, worker, ClusterError};
+use infra_net::{Client, Frame, NetEvent, NodeStatus, PeerId, PeerView};
+use infra_runtime::{PluginKind, PluginMeta, Runtime};
+use infra_train::JobSpec;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where jobs, checkpoints and installed plugins are kept (none: memory only).
+    pub data_dir: Option<PathBuf>,
+    /// A peer whose last heartbeat is older than this is considered down.
+    pub peer_timeout: Duration,
+    /// Fault injection for tests: corrupt this many of the chunks this node serves.
+    pub corrupt_chunks: u32,
+}
+
+/// A cluster node. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterNode {
+    pub(crate) inner: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub net: Client,
+    pub store: BlobStore,
+    pub links: Links,
+    pub plugins: ClusterPlugins,
+    pub jobs: Jobs,
+    pub config: NodeConfig,
+    pub status: Mutex<NodeStatus>,
+    pub worker: worker::WorkerState,
+    corrupt_left: AtomicU32,
+}
+
+/// One peer's answer to a cluster-wide swap.
+#[derive(Debug, Clone)]
+pub struct PeerOutcome {
+    /// The peer.
+    pub peer: String,
+    /// `None`: swapped; otherwise why not.
+    pub error: Option<String>,
+}
+
+impl ClusterNode {
+    /// A node over a started network.
+    pub fn new(
+        net: Client,
+        status: NodeStatus,
+        runtime: Runtime,
+        config: NodeConfig,
+    ) -> Result<Self, ClusterError> {
+        let store = BlobStore::default();
+        let dir = config.data_dir.clone();
+        let plugins = ClusterPlugins::open(runtime.clone(), dir.as_ref().map(|d| d.join("plugins")), &store)?;
+        Ok(Self {
+            inner: Arc::new(Shared {
+                net,
+                store,
+                links: Links::default(),
+                plugins,
+                jobs: Jobs::new(dir.map(|d| d.join("jobs"))),
+                corrupt_left: AtomicU32::new(config.corrupt_chunks),
+                config,
+                status: Mutex::new(status),
+                worker: worker::WorkerState::default(),
+            }),
+        })
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.net.peer_id()
+    }
+
+    /// The network client.
+    pub fn net(&self) -> &Client {
+        &self.inner.net
+    }
+
+    /// The blob store.
+    pub fn store(&self) -> &BlobStore {
+        &self.inner.store
+    }
+
+    /// Measured links.
+    pub fn links(&self) -> &Links {
+        &self.inner.links
+    }
+
+    /// Resumes the jobs a previous run of this host left running.
+    pub fn resume_jobs(&self) {
+        for u in self.inner.jobs.load() {
+            tracing::info!(job = u.handle.snapshot().id, "resuming");
+            tokio::spawn(coordinator::run(self.clone(), u.handle, u.spec, u.csv));
+        }
+    }
+
+    /// Handles network events until the stream ends: requests are answered (each on its own
+    /// task); everything else goes to `other`.
+    pub async fn serve(self, mut events: mpsc::Receiver<NetEvent>, mut other: impl FnMut(NetEvent)) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetEvent::Request { peer, id, frame } => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let answer = me.answer(peer, frame).await;
+                        let _ = me.inner.net.reply(id, answer).await;
+                    });
+                }
+                ev => other(ev),
+            }
+        }
+    }
+
+    async fn answer(&self, peer: PeerId, frame: Frame) -> Frame {
+        let result: Result<(Response, Vec<u8>), ClusterError> = async {
+            match Request::from_frame(&frame)? {
+                Request::Manifest { blob } => {
+                    let m = self.inner.store.manifest(&blob).ok_or_else(|| {
+                        ClusterError::Transfer(format!("blob {blob} is not held here"))
+                    })?;
+                    Ok((Response::Manifest((*m).clone()), Vec::new()))
+                }
+                Request::Chunk { blob, index } => {
+                    let mut bytes = self.inner.store.chunk(&blob, index as usize).ok_or_else(|| {
+                        ClusterError::Transfer(format!("blob {blob} has no chunk {index} here"))
+                    })?;
+                    self.maybe_corrupt(&mut bytes);
+                    Ok((Response::Chunk, bytes))
+                }
+                Request::Train(task) => {
+                    let r = worker::train(self, peer, *task).await?;
+                    Ok((Response::Trained(r), Vec::new()))
+                }
+                Request::PluginPrepare { kind, sha256 } => {
+                    self.prepare_plugin(peer, &kind, &sha256).await?;
+                    Ok((Response::Ok, Vec::new()))
+                }
+                Request::PluginCommit { kind, sha256 } => {
+                    self.commit_plugin(&kind, &sha256).await?;
+                    Ok((Response::Ok, Vec::new()))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok((r, body)) => r.to_frame(body),
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            }
+            .to_frame(Vec::new()),
+        }
+    }
+
+    fn maybe_corrupt(&self, bytes: &mut [u8]) {
+        let left = &self.inner.corrupt_left;
+        if !bytes.is_empty()
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            tracing::warn!("fault injection: serving a corrupted chunk");
+        }
+    }
+
+    /// Peers whose last heartbeat is recent enough.
+    pub async fn alive_peers(&self) -> Result<Vec<PeerView>, ClusterError> {
+        let timeout = self.inner.config.peer_timeout;
+        Ok(self
+            .inner
+            .net
+            .peers()
+            .await?
+            .into_iter()
+            .filter(|p| p.age < timeout)
+            .collect())
+    }
+
+    /// Every peer this node has heard from.
+    pub async fn peers(&self) -> Result<Vec<PeerView>, ClusterError> {
+        Ok(self.inner.net.peers().await?)
+    }
+
+    /// This node's own status.
+    pub fn status(&self) -> NodeStatus {
+        self.inner.status.lock().expect("status lock").clone()
+    }
+
+    pub(crate) async fn update_status(&self, f: impl FnOnce(&mut NodeStatus)) {
+        let s = {
+            let mut s = self.inner.status.lock().expect("status lock");
+            f(&mut s);
+            s.clone()
+        };
+        let _ = self.inner.net.set_status(s).await;
+    }
+
+    /// Submits a job (TOML spec, plus the CSV text for `source = "csv"`): this node becomes
+    /// its coordinator. The spec and its plugins are checked before the job is accepted.
+    pub fn submit(&self, spec: &str, csv: Option<String>) -> Result<JobRecord, ClusterError> {
+        let job = JobSpec::parse(spec, "job")?;
+        if job.data.source == "csv" && csv.is_none() {
+            return Err(ClusterError::Job(
+                "`data.source = \"csv\"`: send the CSV with the job (`infra submit` does)".into(),
+            ));
+        }
+        let p = &self.inner.plugins;
+        p.resolve(&job.scheduler, PluginKind::Scheduler)?;
+        p.resolve(&job.aggregator, PluginKind::Aggregator)?;
+        for c in &job.cleaners {
+            p.resolve(c, PluginKind::Cleaner)?;
+        }
+        let handle = self
+            .inner
+            .jobs
+            .create(&job.name, job.rounds, spec, csv.as_deref())
+            .map_err(|e| ClusterError::Io(format!("saving the job: {e}")))?;
+        let record = handle.snapshot();
+        tokio::spawn(coordinator::run(self.clone(), handle, spec.to_string(), csv));
+        Ok(record)
+    }
+
+    /// A job this node coordinates.
+    pub fn job(&self, id: &str) -> Option<Arc<crate::jobs::JobHandle>> {
+        self.inner.jobs.get(id)
+    }
+
+    /// Every job this node coordinates.
+    pub fn jobs(&self) -> Vec<JobRecord> {
+        self.inner.jobs.list()
+    }
+
+    /// Checks and installs a plugin on this node.
+    pub fn install_plugin(&self, bytes: Vec<u8>) -> Result<PluginMeta, ClusterError> {
+        self.inner.plugins.install(bytes, &self.inner.store)
+    }
+
+    /// Plugins installed on this node.
+    pub fn installed_plugins(&self) -> Vec<PluginMeta> {
+        self.inner.plugins.list_installed()
+    }
+
+    /// The active plugin per kind after swaps: kind -> (name, sha256).
+    pub fn active_plugins(&self) -> Vec<(String, String, String)> {
+        self.inner
+            .plugins
+            .registry
+            .list()
+            .into_iter()
+            .map(|(k, _, m)| (k.name().to_string(), m.name, m.sha256))
+            .collect()
+    }
+
+    async fn prepare_plugin(&self, from: PeerId, kind: &str, sha: &str) -> Result<(), ClusterError> {
+        let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
+        if self.inner.plugins.by_sha(sha).is_none() {
+            let f = transfer::fetch(&self.inner.net, &self.inner.store, &self.inner.links, from, sha).await?;
+            self.install_plugin(f.bytes.to_vec())?;
+        }
+        let p = self
+            .inner
+            .plugins
+            .by_sha(sha)
+            .ok_or_else(|| ClusterError::Job(format!("plugin {sha} did not install")))?;
+        p.expect_kind(kind)?;
+        Ok(())
+    }
+
+    async fn commit_plugin(&self, kind: &str, sha: &str) -> Result<(), ClusterError> {
+        let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
+        let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
+            ClusterError::Job(format!("plugin {sha} was not prepared on this peer"))
+        })?;
+        p.expect_kind(kind)?;
+        let rec = self.inner.plugins.registry.swap(infra_runtime::Scope::Global, p);
+        tracing::info!(kind = kind.name(), old = ?rec.old, new = ?rec.new, "plugin swapped");
+        let shas = self.inner.plugins.active_shas();
+        self.update_status(|s| s.plugins = shas).await;
+        Ok(())
+    }
+
+    /// Swaps the active plugin of `kind` on every live peer and here, in two phases: every
+    /// peer first fetches, loads and checks it; only when all succeeded does each make it
+    /// active. A failure in the first phase leaves the old plugin active everywhere. Running
+    /// jobs take it from their next scheduling decision (scheduler) or round (aggregator).
+    pub async fn swap_plugin(&self, kind: PluginKind, sha: &str) -> Result<Vec<PeerOutcome>, ClusterError> {
+        if kind == PluginKind::Cleaner {
+            return Err(ClusterError::Job(
+                "cleaners form a per-job chain; swap a scheduler or an aggregator".into(),
+            ));
+        }
+        let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
+            ClusterError::Job(format!("plugin {sha} is not installed on this host (install it first)"))
+        })?;
+        p.expect_kind(kind)?;
+        let peers: Vec<PeerId> = self.alive_peers().await?.into_iter().map(|p| p.peer).collect();
+        let ask = |req: Request| {
+            let net = self.inner.net.clone();
+            let peers = peers.clone();
+            async move {
+                futures::future::join_all(peers.into_iter().map(|peer| {
+                    let net = net.clone();
+                    let frame = req.to_frame();
+                    async move {
+                        let r = match net.request(peer, frame).await {
+                            Ok(f) => Response::from_frame(&f).map(|_| ()),
+                            Err(e) => Err(e.into()),
+                        };
+                        PeerOutcome {
+                            peer: peer.to_string(),
+                            error: r.err().map(|e: ClusterError| e.to_string()),
+                        }
+                    }
+                }))
+                .await
+            }
+        };
+        let prepared = ask(Request::PluginPrepare {
+            kind: kind.name().into(),
+            sha256: sha.into(),
+        })
+        .await;
+        let failed: Vec<String> = prepared
+            .iter()
+            .filter_map(|o| o.error.as_ref().map(|e| format!("peer {}: {e}", o.peer)))
+            .collect();
+        if !failed.is_empty() {
+            return Err(ClusterError::Swap(format!(
+                "nothing was swapped; {} of {} peers could not load {} {sha}: {}",
+                failed.len(),
+                peers.len(),
+                kind.name(),
+                failed.join("; ")
+            )));
+        }
+        self.commit_plugin(kind.name(), sha).await?;
+        let mut out = vec![PeerOutcome {
+            peer: self.peer_id().to_string(),
+            error: None,
+        }];
+        out.extend(
+            ask(Request::PluginCommit {
+                kind: kind.name().into(),
+                sha256: sha.into(),
+            })
+            .await,
+        );
+        Ok(out)
+    }
+}

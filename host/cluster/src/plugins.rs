@@ -1,0 +1,129 @@
+//! Plugins on a cluster node: the embedded built-ins, plugins installed by upload (kept in
+//! `<data>/plugins/<sha256>.wasm` and reloaded at start), and the cluster-wide active plugin of
+//! each kind that a swap sets (an [`infra_runtime::Registry`] in global scope, whose history
+//! records every swap with both sha256).
+
+use crate::blobs::BlobStore;
+use crate::ClusterError;
+use infra_runtime::{Plugin, PluginKind, PluginMeta, Registry, Runtime};
+use infra_train::job::PluginRef;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Prefix of a job's plugin reference that names an installed plugin by content.
+pub const SHA_PREFIX: &str = "sha256:";
+
+/// Installed plugins and the cluster-wide active ones.
+pub struct ClusterPlugins {
+    runtime: Runtime,
+    dir: Option<PathBuf>,
+    installed: Mutex<BTreeMap<String, Plugin>>,
+    /// Active plugin per kind after cluster-wide swaps (global scope).
+    pub registry: Registry,
+}
+
+impl ClusterPlugins {
+    /// Opens the plugin folder (`None`: nothing is kept on disk) and reloads what it holds;
+    /// their bytes go into `store` so peers can fetch them.
+    pub fn open(runtime: Runtime, dir: Option<PathBuf>, store: &BlobStore) -> Result<Self, ClusterError> {
+        let me = Self {
+            runtime,
+            dir,
+            installed: Mutex::new(BTreeMap::new()),
+            registry: Registry::new(),
+        };
+        if let Some(dir) = &me.dir {
+            std::fs::create_dir_all(dir).map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+            for entry in std::fs::read_dir(dir).map_err(|e| ClusterError::Io(e.to_string()))? {
+                let path = entry.map_err(|e| ClusterError::Io(e.to_string()))?.path();
+                if path.extension().is_some_and(|e| e == "wasm") {
+                    let bytes = std::fs::read(&path).map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
+                    match me.runtime.load(&bytes) {
+                        Ok(p) => {
+                            store.put(bytes);
+                            me.installed.lock().expect("plugins lock").insert(p.meta().sha256.clone(), p);
+                        }
+                        Err(e) => tracing::warn!(path = %path.display(), "installed plugin no longer loads: {e}"),
+                    }
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    /// Checks and installs a component (idempotent); returns what it is.
+    pub fn install(&self, bytes: Vec<u8>, store: &BlobStore) -> Result<PluginMeta, ClusterError> {
+        let plugin = self.runtime.load(&bytes)?;
+        let meta = plugin.meta().clone();
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{}.wasm", meta.sha256));
+            if !path.exists() {
+                let tmp = path.with_extension("wasm.tmp");
+                std::fs::write(&tmp, &bytes)
+                    .and_then(|_| std::fs::rename(&tmp, &path))
+                    .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
+            }
+        }
+        store.put(bytes);
+        self.installed
+            .lock()
+            .expect("plugins lock")
+            .insert(meta.sha256.clone(), plugin);
+        tracing::info!(name = meta.name, sha256 = meta.sha256, kind = meta.kind.name(), "plugin installed");
+        Ok(meta)
+    }
+
+    /// An installed plugin by sha256.
+    pub fn installed(&self, sha256: &str) -> Option<Plugin> {
+        self.installed.lock().expect("plugins lock").get(sha256).cloned()
+    }
+
+    /// Every installed plugin.
+    pub fn list_installed(&self) -> Vec<PluginMeta> {
+        self.installed
+            .lock()
+            .expect("plugins lock")
+            .values()
+            .map(|p| p.meta().clone())
+            .collect()
+    }
+
+    /// A plugin by sha256, installed or built in.
+    pub fn by_sha(&self, sha256: &str) -> Option<Plugin> {
+        if let Some(p) = self.installed(sha256) {
+            return Some(p);
+        }
+        let b = infra_builtins::BUILTINS
+            .iter()
+            .find(|b| infra_runtime::sha256_hex(b.bytes) == sha256)?;
+        self.runtime.load(b.bytes).ok()
+    }
+
+    /// Resolves a job's plugin reference: `sha256:<hex>` (installed) or a built-in name.
+    pub fn resolve(&self, r: &PluginRef, kind: PluginKind) -> Result<Plugin, ClusterError> {
+        let plugin = if let Some(sha) = r.plugin.strip_prefix(SHA_PREFIX) {
+            self.by_sha(sha).ok_or_else(|| {
+                ClusterError::Job(format!("plugin {} is not installed on this host", r.plugin))
+            })?
+        } else if r.plugin.ends_with(".wasm") {
+            return Err(ClusterError::Job(format!(
+                "plugin `{}`: a cluster job names installed plugins by `sha256:<hex>` (`infra submit` uploads .wasm files)",
+                r.plugin
+            )));
+        } else {
+            infra_builtins::load(&self.runtime, &r.plugin, kind)?
+        };
+        plugin.expect_kind(kind)?;
+        Ok(plugin.with_config(r.config_pairs())?)
+    }
+
+    /// sha256 of the active plugin per kind (for the status heartbeat).
+    pub fn active_shas(&self) -> BTreeMap<String, String> {
+        self.registry
+            .list()
+            .into_iter()
+            .map(|(k, _, m)| (k.name().to_string(), m.sha256))
+            .collect()
+    }
+}
