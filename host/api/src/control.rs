@@ -43,6 +43,8 @@ fn event(e: &JobEvent) -> pb::JobEvent {
         tasks_done: e.tasks.0,
         tasks_total: e.tasks.1,
         bytes: e.bytes,
+        peers: e.peers,
+        refetched: e.refetched,
     }
 }
 
@@ -120,7 +122,9 @@ impl pb::control_server::Control for ControlService {
                 }
             })
             .collect();
-        plugins.extend(self.node.installed_plugins().into_iter().map(|m| pb::Plugin {
+        let builtin: Vec<String> = plugins.iter().map(|p| p.sha256.clone()).collect();
+        let installed = self.node.installed_plugins().into_iter().filter(|m| !builtin.contains(&m.sha256));
+        plugins.extend(installed.map(|m| pb::Plugin {
             kind: m.kind.name().into(),
             name: m.name,
             active: active.contains(&m.sha256),

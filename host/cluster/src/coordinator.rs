@@ -22,7 +22,7 @@ use infra_runtime::scheduler::{Node, Resources, Task, Tier};
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
 use infra_train::task::{params_from_bytes, params_to_bytes};
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,6 +188,14 @@ async fn drive(
     };
 
     let mut holders: Vec<Option<PeerId>> = vec![None; prepared.shards.len()];
+    // Peers marked down, and when: left out until a heartbeat newer than the mark arrives.
+    let mut down: HashMap<PeerId, Instant> = HashMap::new();
+    let job_id = job.snapshot().id;
+    let demand = Resources {
+        cpu_millis: MILLIS_PER_THREAD * spec.threads as u32,
+        memory_mib: TASK_MEMORY_MIB,
+        gpus: 0,
+    };
     for round in first..=spec.rounds {
         if job.cancelled() {
             return Ok(Outcome::Cancelled);
@@ -197,25 +205,20 @@ async fn drive(
         let total = prepared.shards.len();
         let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
         let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
-        let mut down: HashSet<PeerId> = HashSet::new();
         let mut bytes = 0u64;
         while !pending.is_empty() {
             if job.cancelled() {
                 return Ok(Outcome::Cancelled);
             }
             sched.refresh(node, job, round);
-            let nodes = cluster_nodes(node, &down).await?;
+            let nodes = cluster_nodes(node, &mut down, &job_id, demand).await?;
             let tasks: Vec<Task> = pending
                 .iter()
                 .map(|&(s, attempts)| Task {
                     id: format!("r{round}-shard{s}"),
                     job: job.snapshot().id,
                     priority: 0,
-                    demand: Resources {
-                        cpu_millis: MILLIS_PER_THREAD * spec.threads as u32,
-                        memory_mib: TASK_MEMORY_MIB,
-                        gpus: 0,
-                    },
+                    demand,
                     est_duration_ms: 0,
                     input_bytes: prepared.shard_bytes[s] + 4 * global.len() as u64,
                     input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
@@ -271,7 +274,7 @@ async fn drive(
                     Err(e) => {
                         let remote = matches!(e, ClusterError::Remote(_));
                         if !remote && peer != node.peer_id() {
-                            down.insert(peer);
+                            down.insert(peer, Instant::now());
                             job.emit(JobEvent::note("peer-down", round, format!("peer {peer}: {e}")));
                         }
                         let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
@@ -362,28 +365,50 @@ async fn drive(
         ev.overhead = (1.0 - compute / seconds).clamp(0.0, 1.0);
         ev.tasks = (returned.len() as u32, total as u32);
         ev.bytes = bytes;
+        ev.peers = peers_used.len() as u32;
+        ev.refetched = returned.iter().map(|r| r.2.refetched_chunks).sum();
         job.emit(ev);
     }
     Ok(Outcome::Done)
 }
 
-/// The scheduler's view of the cluster: this node and every live peer not marked down this
-/// round, with resources from their heartbeats and links from ping and past transfers.
-async fn cluster_nodes(node: &ClusterNode, down: &HashSet<PeerId>) -> Result<Vec<Node>, ClusterError> {
+/// The scheduler's view of the cluster: this node and every live peer not marked down, with
+/// resources from their heartbeats and links from ping and past transfers. A peer marked down
+/// comes back once a heartbeat newer than the mark arrives.
+async fn cluster_nodes(
+    node: &ClusterNode,
+    down: &mut HashMap<PeerId, Instant>,
+    job: &str,
+    demand: Resources,
+) -> Result<Vec<Node>, ClusterError> {
     let me = node.peer_id();
-    let mut out = vec![to_node(me, &node.status(), 0.0, 0)];
+    let mut out = vec![to_node(me, &node.status(), 0.0, 0, job, demand)];
     for p in node.alive_peers().await? {
-        if down.contains(&p.peer) {
-            continue;
+        if let Some(mark) = down.get(&p.peer) {
+            if p.age >= mark.elapsed() {
+                continue;
+            }
+            down.remove(&p.peer);
         }
         let rtt = p.rtt.map_or(0.0, |d| d.as_secs_f64() * 1e3);
         let bw = node.links().bandwidth(&p.peer).map_or(0, |b| b as u64);
-        out.push(to_node(p.peer, &p.status, rtt, bw));
+        out.push(to_node(p.peer, &p.status, rtt, bw, job, demand));
     }
     Ok(out)
 }
 
-fn to_node(peer: PeerId, s: &infra_net::NodeStatus, rtt_ms: f64, bandwidth: u64) -> Node {
+fn to_node(
+    peer: PeerId,
+    s: &infra_net::NodeStatus,
+    rtt_ms: f64,
+    bandwidth: u64,
+    job: &str,
+    demand: Resources,
+) -> Node {
+    // Between waves none of this job's tasks run; usage a heartbeat still shows for them is stale.
+    let own = s.job_tasks.get(job).copied().unwrap_or(0);
+    let used_cpu = s.used_cpu_millis.saturating_sub(own * demand.cpu_millis);
+    let used_mem = s.used_memory_mib.saturating_sub(own as u64 * demand.memory_mib);
     let capacity = Resources {
         cpu_millis: s.cpu_millis,
         memory_mib: s.memory_mib,
@@ -394,8 +419,8 @@ fn to_node(peer: PeerId, s: &infra_net::NodeStatus, rtt_ms: f64, bandwidth: u64)
         tier: if s.tier == "edge" { Tier::Edge } else { Tier::Server },
         capacity,
         free: Resources {
-            cpu_millis: s.cpu_millis.saturating_sub(s.used_cpu_millis),
-            memory_mib: s.memory_mib.saturating_sub(s.used_memory_mib),
+            cpu_millis: s.cpu_millis.saturating_sub(used_cpu),
+            memory_mib: s.memory_mib.saturating_sub(used_mem),
             gpus: s.gpus.saturating_sub(s.used_gpus),
         },
         load: s.load,
@@ -424,5 +449,8 @@ async fn run_task(
     };
     let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, &result.update).await?;
     let update = params_from_bytes(&fetched.bytes)?;
-    Ok((result.clone(), update, result.fetched_bytes + fetched.transferred))
+    let moved = result.fetched_bytes + fetched.transferred;
+    let mut result = result;
+    result.refetched_chunks += fetched.refetched;
+    Ok((result, update, moved))
 }

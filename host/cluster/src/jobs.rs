@@ -61,6 +61,12 @@ pub struct JobEvent {
     pub tasks: (u32, u32),
     /// Bytes that crossed the network in the round.
     pub bytes: u64,
+    /// Distinct peers that returned tasks in the round.
+    #[serde(default)]
+    pub peers: u32,
+    /// Blob chunks that arrived corrupt and were fetched again in the round.
+    #[serde(default)]
+    pub refetched: u32,
 }
 
 impl JobEvent {
@@ -77,6 +83,8 @@ impl JobEvent {
             overhead: 0.0,
             tasks: (0, 0),
             bytes: 0,
+            peers: 0,
+            refetched: 0,
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Fault injection for tests: corrupt this many of the chunks this node serves.
     pub corrupt_chunks: u32,
+    /// Largest plugin this node installs.
+    pub max_plugin_bytes: usize,
 }
 
 /// A cluster node. Cheap to clone.
@@ -65,7 +67,12 @@ impl ClusterNode {
     ) -> Result<Self, ClusterError> {
         let store = BlobStore::default();
         let dir = config.data_dir.clone();
-        let plugins = ClusterPlugins::open(runtime.clone(), dir.as_ref().map(|d| d.join("plugins")), &store)?;
+        let plugins = ClusterPlugins::open(
+            runtime,
+            dir.as_ref().map(|d| d.join("plugins")),
+            config.max_plugin_bytes,
+            &store,
+        )?;
         Ok(Self {
             inner: Arc::new(Shared {
                 net,

@@ -14,9 +14,13 @@ use std::sync::Mutex;
 /// Prefix of a job's plugin reference that names an installed plugin by content.
 pub const SHA_PREFIX: &str = "sha256:";
 
+/// Default largest plugin a node installs.
+pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
+
 /// Installed plugins and the cluster-wide active ones.
 pub struct ClusterPlugins {
     runtime: Runtime,
+    max_bytes: usize,
     dir: Option<PathBuf>,
     installed: Mutex<BTreeMap<String, Plugin>>,
     /// Active plugin per kind after cluster-wide swaps (global scope).
@@ -26,9 +30,15 @@ pub struct ClusterPlugins {
 impl ClusterPlugins {
     /// Opens the plugin folder (`None`: nothing is kept on disk) and reloads what it holds;
     /// their bytes go into `store` so peers can fetch them.
-    pub fn open(runtime: Runtime, dir: Option<PathBuf>, store: &BlobStore) -> Result<Self, ClusterError> {
+    pub fn open(
+        runtime: Runtime,
+        dir: Option<PathBuf>,
+        max_bytes: usize,
+        store: &BlobStore,
+    ) -> Result<Self, ClusterError> {
         let me = Self {
             runtime,
+            max_bytes,
             dir,
             installed: Mutex::new(BTreeMap::new()),
             registry: Registry::new(),
@@ -54,6 +64,13 @@ impl ClusterPlugins {
 
     /// Checks and installs a component (idempotent); returns what it is.
     pub fn install(&self, bytes: Vec<u8>, store: &BlobStore) -> Result<PluginMeta, ClusterError> {
+        if bytes.len() > self.max_bytes {
+            return Err(ClusterError::Job(format!(
+                "plugin of {} bytes exceeds this host's max-plugin-bytes ({})",
+                bytes.len(),
+                self.max_bytes
+            )));
+        }
         let plugin = self.runtime.load(&bytes)?;
         let meta = plugin.meta().clone();
         if let Some(dir) = &self.dir {

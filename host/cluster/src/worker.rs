@@ -93,7 +93,9 @@ pub(crate) async fn train(
         }
     };
     let demand_cpu = MILLIS_PER_THREAD * spec.threads as u32;
+    let job_id = task.job.clone();
     node.update_status(|s| {
+        *s.job_tasks.entry(job_id.clone()).or_default() += 1;
         s.tasks += 1;
         s.used_cpu_millis += demand_cpu;
         s.used_memory_mib += TASK_MEMORY_MIB;
@@ -114,6 +116,12 @@ pub(crate) async fn train(
     .map_err(|e| ClusterError::Job(format!("training task: {e}")));
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     node.update_status(|s| {
+        if let Some(n) = s.job_tasks.get_mut(&job_id) {
+            *n -= 1;
+            if *n == 0 {
+                s.job_tasks.remove(&job_id);
+            }
+        }
         s.tasks = s.tasks.saturating_sub(1);
         s.used_cpu_millis = s.used_cpu_millis.saturating_sub(demand_cpu);
         s.used_memory_mib = s.used_memory_mib.saturating_sub(TASK_MEMORY_MIB);

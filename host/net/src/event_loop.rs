@@ -25,6 +25,8 @@ pub struct NetConfig {
     pub heartbeat: Duration,
     /// Discover peers with mDNS (LANs; it never sees peers that listen only on loopback).
     pub mdns: bool,
+    /// The node's identity (none: a fresh one).
+    pub keypair: Option<libp2p::identity::Keypair>,
 }
 
 /// What the network reports.
@@ -128,7 +130,11 @@ impl Network {
     ) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
         let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
         let heartbeat = config.heartbeat;
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        let key = config
+            .keypair
+            .clone()
+            .unwrap_or_else(libp2p::identity::Keypair::generate_ed25519);
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),

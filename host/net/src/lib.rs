@@ -15,7 +15,29 @@ pub mod status;
 pub mod wire;
 
 pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView};
+pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
+
+/// Loads the node's identity from `path`, or creates it there (an ed25519 key, protobuf-
+/// encoded), so a host keeps its peer id across restarts.
+pub fn load_or_create_identity(path: &std::path::Path) -> Result<Keypair, NetError> {
+    let err = |e: &dyn std::fmt::Display| NetError::Setup(format!("{}: {e}", path.display()));
+    if let Ok(bytes) = std::fs::read(path) {
+        return Keypair::from_protobuf_encoding(&bytes).map_err(|e| err(&e));
+    }
+    let key = Keypair::generate_ed25519();
+    let bytes = key.to_protobuf_encoding().map_err(|e| err(&e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| err(&e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(key)
+}
 pub use status::NodeStatus;
 pub use wire::Frame;
 

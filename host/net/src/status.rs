@@ -33,6 +33,10 @@ pub struct NodeStatus {
     /// Tasks running.
     #[serde(default)]
     pub tasks: u32,
+    /// Tasks running per job id (a coordinator subtracts its own, whose end it already
+    /// knows, from the usage it reads in a heartbeat that may be a little old).
+    #[serde(default)]
+    pub job_tasks: BTreeMap<String, u32>,
     /// Recent load, 0.0-1.0.
     pub load: f32,
     /// sha256 of the active plugin of each kind.

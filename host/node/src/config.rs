@@ -14,6 +14,7 @@
 //! gpus = 0
 //! heartbeat-ms = 2000
 //! mdns = true
+//! max-plugin-bytes = 16777216      # largest plugin accepted (uploads and swaps)
 //! ```
 
 use serde::Deserialize;
@@ -36,6 +37,7 @@ pub struct FileConfig {
     pub gpus: Option<u32>,
     pub heartbeat_ms: Option<u64>,
     pub mdns: Option<bool>,
+    pub max_plugin_bytes: Option<usize>,
 }
 
 impl FileConfig {

@@ -61,6 +61,9 @@ struct Args {
     /// Bearer token every control-plane call must carry (or $INFRA_TOKEN, or the file).
     #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Largest plugin this host accepts from a swap or an upload, bytes (small boards).
+    #[arg(long)]
+    max_plugin_bytes: Option<usize>,
     /// Fault injection for tests: corrupt this many of the blob chunks this host serves.
     #[arg(long, hide = true, default_value_t = 0)]
     corrupt_chunks: u32,
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         used_memory_mib: 0,
         used_gpus: 0,
         tasks: 0,
+        job_tasks: BTreeMap::new(),
         load: 0.0,
         plugins: BTreeMap::new(),
         sent_at_ms: 0,
@@ -139,6 +143,10 @@ async fn main() -> anyhow::Result<()> {
         bootstrap,
         heartbeat,
         mdns: !args.no_mdns && file.mdns.unwrap_or(true),
+        keypair: match &data_dir {
+            Some(d) => Some(infra_net::load_or_create_identity(&d.join("identity.key"))?),
+            None => None,
+        },
     };
 
     let mut runtime = infra_runtime::Runtime::builder();
@@ -157,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             peer_timeout: heartbeat * 5,
             corrupt_chunks: args.corrupt_chunks,
+            max_plugin_bytes: args.max_plugin_bytes.or(file.max_plugin_bytes).unwrap_or(infra_cluster::plugins::MAX_PLUGIN_BYTES),
         },
     )?;
     let (listener, grpc_addr) = infra_api::bind(grpc).await?;

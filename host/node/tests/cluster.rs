@@ -1,0 +1,292 @@
+//! A training cluster of real `infra-host` processes on 127.0.0.1: a digits job across three
+//! peers (submitted with the `infra` CLI), a scheduler swapped mid-job, a worker killed
+//! mid-job, a corrupted chunk fetched again, a swap refused by one peer, and a coordinator
+//! restarted mid-job that resumes from its checkpoint. Every wait is on an event the hosts
+//! print or stream; nothing sleeps.
+
+mod common;
+
+use common::{control, job_spec, req, rt, Cluster, TOKEN};
+use infra_api::pb;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `infra` CLI, built beside `infra-host` by the workspace test command.
+fn infra_cli() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_infra-host")).with_file_name("infra");
+    assert!(p.exists(), "{} is missing: run the workspace tests (`cargo xtask test`)", p.display());
+    p
+}
+
+/// One task per host per wave, so a three-shard round spreads over the three hosts.
+fn one_core(data: Option<&tempfile::TempDir>, i: usize) -> Vec<String> {
+    let mut a = vec!["--cpu-millis".to_string(), "1000".to_string()];
+    if let Some(d) = data {
+        a.push("--data-dir".into());
+        a.push(d.path().join(format!("host-{i}")).display().to_string());
+    }
+    a
+}
+
+/// Submits `spec` to `url` and returns the job id.
+async fn submit(url: &str, spec: String) -> String {
+    control(url)
+        .await
+        .submit_job(req(pb::SubmitJobRequest { spec_toml: spec, data_csv: vec![] }))
+        .await
+        .unwrap()
+        .into_inner()
+        .id
+}
+
+/// Streams the job's events, calling `on` for each, until it ends; returns them all.
+async fn watch(url: &str, id: &str, mut on: impl FnMut(&pb::JobEvent)) -> Vec<pb::JobEvent> {
+    let mut s = control(url)
+        .await
+        .watch_job(req(pb::WatchJobRequest { id: id.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut all = Vec::new();
+    while let Some(ev) = s.message().await.unwrap() {
+        on(&ev);
+        all.push(ev);
+    }
+    all
+}
+
+fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
+    evs.iter().filter(|e| e.kind == "round").collect()
+}
+
+#[test]
+fn digits_job_across_three_peers_reaches_095_with_the_cli() {
+    let data = tempfile::tempdir().unwrap();
+    let c = Cluster::start(3, |i| one_core(Some(&data), i));
+    let job = data.path().join("job.toml");
+    std::fs::write(&job, job_spec(&[])).unwrap();
+    let out = Command::new(infra_cli())
+        .arg("submit")
+        .arg(&job)
+        .arg("--watch")
+        .args(["--host", &c.url(0), "--token", TOKEN])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("round  10: accuracy"), "per-round progress: {stdout}");
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("`submitted <id>`")
+        .to_string();
+
+    let j = rt().block_on(async {
+        control(&c.url(0)).await.get_job(req(pb::GetJobRequest { id: id.clone() })).await.unwrap().into_inner()
+    });
+    assert_eq!(j.state, "done", "{j:?}");
+    assert_eq!(j.rounds_done, 10);
+    assert!(j.accuracy >= 0.95, "accuracy {}", j.accuracy);
+    let r = rounds(&j.events);
+    assert_eq!(r.len(), 10);
+    assert!(
+        r.iter().any(|e| e.peers == 3),
+        "work spreads over all three peers: {:?}",
+        r.iter().map(|e| e.peers).collect::<Vec<_>>()
+    );
+    assert!(r.iter().all(|e| e.tasks_done == 3 && e.bytes > 0));
+    // The coordinator checkpointed the job in its data folder.
+    let ckpt = data.path().join(format!("host-0/jobs/{id}/checkpoint.safetensors"));
+    assert!(ckpt.exists(), "{}", ckpt.display());
+    // `infra jobs` lists it.
+    let out = Command::new(infra_cli())
+        .args(["jobs", "--host", &c.url(0), "--token", TOKEN])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&id) && table.contains("done") && table.contains("10/10"), "{table}");
+}
+
+#[test]
+fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
+    let c = Cluster::start(3, |i| one_core(None, i));
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("least-loaded.wasm");
+    std::fs::write(&wasm, infra_builtins::find("least-loaded").unwrap().bytes).unwrap();
+    let spec = job_spec(&[("rounds = 10", "rounds = 40"), ("local-epochs = 3", "local-epochs = 2")]);
+    let url = c.url(1);
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        let mut swapped = false;
+        watch(&url, &id, |ev| {
+            if ev.kind == "round" && ev.round == 2 && !swapped {
+                swapped = true;
+                // Through the CLI, against another host than the coordinator.
+                let out = Command::new(infra_cli())
+                    .args(["plugin", "swap", "--kind", "scheduler"])
+                    .arg(&wasm)
+                    .args(["--host", &c.url(2), "--token", TOKEN])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let s = String::from_utf8_lossy(&out.stdout);
+                assert!(s.contains("on 3 peer(s)"), "{s}");
+            }
+        })
+        .await
+    });
+    let swap = evs.iter().find(|e| e.kind == "swap").expect("a swap event in the history");
+    assert!(swap.message.contains("priority") && swap.message.contains("least-loaded"), "{}", swap.message);
+    assert!(swap.round > 2, "takes effect after the round it was made in");
+    let last = evs.last().unwrap();
+    assert_eq!(last.kind, "done", "{last:?}");
+    assert_eq!(rounds(&evs).len(), 40, "no round lost");
+    assert!(rounds(&evs).iter().any(|e| e.round > swap.round));
+    rt().block_on(async {
+        for i in 0..3 {
+            let ps = control(&c.url(i)).await.list_plugins(req(pb::ListPluginsRequest {})).await.unwrap().into_inner();
+            let active: Vec<_> = ps.plugins.iter().filter(|p| p.active).map(|p| p.name.as_str()).collect();
+            assert_eq!(active, ["least-loaded"], "host {i}");
+        }
+    });
+}
+
+#[test]
+fn a_worker_killed_mid_job_does_not_stop_it() {
+    let mut c = Cluster::start(3, |i| one_core(None, i));
+    // Every task must come back (quorum 1): the killed worker's task is given to another peer.
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 8"),
+        ("quorum = 0.66", "quorum = 1.0"),
+        ("local-epochs = 3", "local-epochs = 6"),
+    ]);
+    let url = c.url(0);
+    let victim = c.hosts[2].peer.clone();
+    let mut killed = false;
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        watch(&url, &id, |ev| {
+            if ev.kind == "round" && ev.round == 2 && !killed {
+                killed = true;
+                c.kill(2);
+            }
+        })
+        .await
+    });
+    let last = evs.last().unwrap();
+    assert_eq!(last.kind, "done", "{evs:#?}");
+    assert!(last.accuracy >= 0.9, "{}", last.accuracy);
+    let r = rounds(&evs);
+    assert_eq!(r.len(), 8);
+    assert!(r.iter().all(|e| e.tasks_done == 3), "every task of every round returned");
+    assert!(r.iter().filter(|e| e.round > 2).all(|e| e.peers <= 2), "the dead peer does no work");
+    // Its task (in flight, or placed before its heartbeats went stale) was noticed and given
+    // to another peer.
+    for kind in ["peer-down", "retry"] {
+        assert!(
+            evs.iter().any(|e| e.kind == kind && e.message.contains(&victim)),
+            "no {kind} event for the killed peer: {evs:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_chunk_is_fetched_again() {
+    // The coordinator corrupts the first chunks it serves; workers must notice and refetch.
+    let c = Cluster::start(3, |i| {
+        let mut a = one_core(None, i);
+        if i == 0 {
+            a.extend(["--corrupt-chunks".to_string(), "2".to_string()]);
+        }
+        a
+    });
+    let url = c.url(0);
+    let evs = rt().block_on(async {
+        let id = submit(&url, job_spec(&[("rounds = 10", "rounds = 3")])).await;
+        watch(&url, &id, |_| {}).await
+    });
+    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    let refetched: u32 = rounds(&evs).iter().map(|e| e.refetched).sum();
+    assert_eq!(refetched, 2, "both corrupted chunks were caught and fetched again");
+}
+
+#[test]
+fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
+    let c = Cluster::start(2, |i| {
+        if i == 1 {
+            vec!["--max-plugin-bytes".into(), "1000".into()]
+        } else {
+            vec![]
+        }
+    });
+    // The built-in fifo plus a custom section: a valid component that no host has yet.
+    let mut bytes = infra_builtins::find("fifo").unwrap().bytes.to_vec();
+    let name = b"infra-test";
+    bytes.extend([0u8, (1 + name.len() + 4) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.extend(b"copy");
+    rt().block_on(async {
+        let mut ctl = control(&c.url(0)).await;
+        let p = ctl.install_plugin(req(pb::InstallPluginRequest { wasm: bytes })).await.unwrap().into_inner();
+        let err = ctl
+            .swap_plugin(req(pb::SwapPluginRequest { kind: "scheduler".into(), sha256: p.sha256.clone() }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            err.message().contains("nothing was swapped") && err.message().contains("max-plugin-bytes") && err.message().contains(&c.hosts[1].peer),
+            "{}",
+            err.message()
+        );
+        for i in 0..2 {
+            let ps = control(&c.url(i)).await.list_plugins(req(pb::ListPluginsRequest {})).await.unwrap().into_inner();
+            assert!(ps.plugins.iter().all(|p| !p.active), "host {i} switched: {ps:?}");
+        }
+        // A broken upload is refused with the reason.
+        let err = ctl
+            .install_plugin(req(pb::InstallPluginRequest { wasm: b"\0asm garbage".to_vec() }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        // So is a broken job, naming the field.
+        let err = ctl
+            .submit_job(req(pb::SubmitJobRequest { spec_toml: job_spec(&[("rounds = 10", "rounds = 0")]), data_csv: vec![] }))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("rounds"), "{}", err.message());
+    });
+}
+
+#[test]
+fn a_restarted_coordinator_resumes_from_its_checkpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let mut c = Cluster::start(2, |i| one_core(Some(&data), i));
+    let spec = job_spec(&[("rounds = 10", "rounds = 12"), ("quorum = 0.66", "quorum = 1.0")]);
+    let url = c.url(0);
+    let peer0 = c.hosts[0].peer.clone();
+    let id = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        // Stop watching (and kill the coordinator) once round 3 is recorded.
+        let mut s = control(&url).await.watch_job(req(pb::WatchJobRequest { id: id.clone() })).await.unwrap().into_inner();
+        while let Some(ev) = s.message().await.unwrap() {
+            if ev.kind == "round" && ev.round == 3 {
+                break;
+            }
+        }
+        id
+    });
+    c.kill(0);
+    let boot = c.hosts[1].addr.clone();
+    c.spawn(0, Some(&boot), one_core(Some(&data), 0));
+    assert_eq!(c.hosts[0].peer, peer0, "the data folder keeps the host's identity");
+    let url = c.url(0);
+    let evs = rt().block_on(async { watch(&url, &id, |_| {}).await });
+    let resumed = evs.iter().find(|e| e.kind == "resumed").expect("a resumed event");
+    assert!(resumed.round >= 4, "{resumed:?}");
+    let r = rounds(&evs);
+    let numbers: Vec<u32> = r.iter().map(|e| e.round).collect();
+    assert_eq!(*numbers.last().unwrap(), 12);
+    assert!(numbers.windows(2).all(|w| w[1] >= w[0]), "{numbers:?}");
+    assert_eq!(evs.last().unwrap().kind, "done");
+    assert!(evs.last().unwrap().accuracy >= 0.95);
+}
