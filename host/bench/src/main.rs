@@ -2,9 +2,10 @@
 //! the same data; results are printed as a Markdown table of ratios for `BENCHMARKS.md`.
 //!
 //! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--only GROUP` for one of
-//! `aggregation`, `scheduling`, `overhead`, `training`).
+//! `aggregation`, `scheduling`, `overhead`, `training`, `cluster`).
 
 mod aggregation;
+mod cluster;
 mod overhead;
 mod scheduling;
 mod training;
@@ -68,6 +69,9 @@ fn main() {
     }
     if wanted("training") {
         rows.extend(training::run(if quick { 500 } else { 3000 }));
+    }
+    if wanted("cluster") {
+        rows.extend(cluster::run(quick));
     }
 
     println!("| benchmark | measured (Wasm plugin / tch) | reference (native / PyTorch) | ratio | target |");

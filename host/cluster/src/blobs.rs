@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Bytes per chunk.
-pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+pub const CHUNK_BYTES: usize = 1024 * 1024;
 /// Largest blob a peer accepts (a manifest announcing more is refused before any fetch).
 pub const MAX_BLOB_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Chunks requested at once from one peer.
-pub const FETCH_WINDOW: usize = 8;
+pub const FETCH_WINDOW: usize = 16;
 /// Tries per chunk before the transfer fails.
 pub const MAX_CHUNK_ATTEMPTS: u32 = 4;
 

@@ -1,0 +1,233 @@
+//! The cluster, in one process over real libp2p on 127.0.0.1 (tcp + noise + yamux):
+//! - time until 8 peers have each other's status (heartbeat 100 ms);
+//! - a 100 MB blob fetched chunk by chunk with checksums, against a plain TCP copy of the same
+//!   bytes on loopback (the reference);
+//! - the round overhead of a ~1M-parameter MLP across 3 peers: everything that is not local
+//!   compute (transfers, scheduling, aggregation, evaluation, checkpoint-free) as a share of
+//!   the round.
+
+use crate::Row;
+use infra_cluster::{ClusterNode, NodeConfig};
+use infra_net::{Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn status() -> NodeStatus {
+    NodeStatus {
+        tier: "server".into(),
+        labels: BTreeMap::new(),
+        cpu_millis: 1000,
+        memory_mib: 4096,
+        gpus: 0,
+        used_cpu_millis: 0,
+        used_memory_mib: 0,
+        used_gpus: 0,
+        tasks: 0,
+        job_tasks: BTreeMap::new(),
+        load: 0.0,
+        plugins: BTreeMap::new(),
+        sent_at_ms: 0,
+    }
+}
+
+fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration) -> NetConfig {
+    NetConfig {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid"),
+        bootstrap: bootstrap.into_iter().cloned().collect(),
+        heartbeat,
+        mdns: false,
+        keypair: None,
+    }
+}
+
+async fn listening(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> Multiaddr {
+    loop {
+        if let Some(NetEvent::Listening(a)) = events.recv().await {
+            return a;
+        }
+    }
+}
+
+/// Starts `n` cluster nodes joined through the first; returns them once all see each other.
+async fn nodes(n: usize, heartbeat: Duration) -> Vec<ClusterNode> {
+    let runtime = infra_runtime::Runtime::builder().no_disk_cache().build().expect("runtime");
+    let mut out = Vec::new();
+    let mut boot = None;
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..n {
+        let (client, mut events) = Network::start(config(boot.as_ref(), heartbeat), status()).expect("network");
+        let addr = listening(&mut events).await;
+        if i == 0 {
+            boot = Some(addr);
+        }
+        let node = ClusterNode::new(
+            client,
+            status(),
+            runtime.clone(),
+            NodeConfig {
+                data_dir: None,
+                peer_timeout: heartbeat * 5,
+                corrupt_chunks: 0,
+                max_plugin_bytes: infra_cluster::plugins::MAX_PLUGIN_BYTES,
+            },
+        )
+        .expect("node");
+        let tx = seen_tx.clone();
+        tokio::spawn(node.clone().serve(events, move |ev| {
+            if let NetEvent::PeerStatus(p, _) = ev {
+                let _ = tx.send((i, p));
+            }
+        }));
+        out.push(node);
+    }
+    let mut seen: Vec<HashSet<infra_net::PeerId>> = vec![HashSet::new(); n];
+    while seen.iter().any(|s| s.len() < n - 1) {
+        let (i, p) = seen_rx.recv().await.expect("events");
+        seen[i].insert(p);
+    }
+    out
+}
+
+async fn discovery(n: usize, heartbeat: Duration) -> Duration {
+    let t = Instant::now();
+    let _nodes = nodes(n, heartbeat).await;
+    t.elapsed()
+}
+
+/// Plain TCP on loopback: the same bytes, no encryption, no multiplexing, no checksums.
+async fn tcp_copy(bytes: &[u8]) -> Duration {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let payload = bytes.to_vec();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.expect("accept");
+        s.write_all(&payload).await.expect("write");
+    });
+    let t = Instant::now();
+    let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut buf = Vec::with_capacity(bytes.len());
+    c.read_to_end(&mut buf).await.expect("read");
+    let d = t.elapsed();
+    server.await.expect("server");
+    assert_eq!(buf.len(), bytes.len());
+    d
+}
+
+async fn transfer(size: usize, reps: usize) -> (Duration, Duration) {
+    let ns = nodes(2, Duration::from_millis(200)).await;
+    let (mut p2p, mut tcp) = (Vec::new(), Vec::new());
+    for r in 0..reps {
+        let bytes: Vec<u8> = (0..size).map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(r as u32) as u8).collect();
+        tcp.push(tcp_copy(&bytes).await);
+        let id = ns[0].store().put(bytes);
+        let t = Instant::now();
+        let f = infra_cluster::transfer::fetch(ns[1].net(), ns[1].store(), ns[1].links(), ns[0].peer_id(), &id)
+            .await
+            .expect("fetch");
+        p2p.push(t.elapsed());
+        assert_eq!(f.transferred as usize, size);
+        ns[1].store().remove(&id);
+        ns[0].store().remove(&id);
+    }
+    p2p.sort();
+    tcp.sort();
+    (p2p[p2p.len() / 2], tcp[tcp.len() / 2])
+}
+
+const ROUND_JOB: &str = r#"
+name = "overhead"
+rounds = 4
+workers = 3
+threads = 1
+device = "cpu"
+[data]
+source = "digits"
+shards = 3
+[model]
+kind = "mlp"
+hidden = [1200, 800]
+[optimizer]
+kind = "sgd"
+lr = 0.05
+[training]
+batch-size = 64
+local-epochs = 1
+[scheduler]
+plugin = "least-loaded"
+[aggregator]
+plugin = "fedavg"
+"#;
+
+/// Mean overhead share and round time of rounds 2.. (round 1 includes compiling plugins and
+/// fetching shards once).
+async fn round_overhead(epochs: usize) -> (f64, f64, f64) {
+    let ns = nodes(3, Duration::from_millis(200)).await;
+    let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"));
+    let rec = ns[0].submit(&job, None).expect("submit");
+    let h = ns[0].job(&rec.id).expect("job");
+    let (_, mut rx) = h.subscribe();
+    let mut rounds = Vec::new();
+    loop {
+        let ev = rx.recv().await.expect("events");
+        match ev.kind.as_str() {
+            "round" => rounds.push(ev),
+            "done" => break,
+            "failed" | "cancelled" => panic!("round overhead job: {}", ev.message),
+            _ => {}
+        }
+    }
+    let later = &rounds[1..];
+    let n = later.len() as f64;
+    let overhead = later.iter().map(|e| e.overhead).sum::<f64>() / n;
+    let wall = later.iter().map(|e| e.seconds).sum::<f64>() / n;
+    let bytes = later.iter().map(|e| e.bytes as f64).sum::<f64>() / n;
+    (overhead, wall, bytes)
+}
+
+pub fn run(quick: bool) -> Vec<Row> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
+    rt.block_on(async {
+        let hb = Duration::from_millis(100);
+        let mut times = Vec::new();
+        for _ in 0..if quick { 1 } else { 3 } {
+            times.push(discovery(8, hb).await);
+        }
+        times.sort();
+        let disc = times[times.len() / 2];
+        let size = 100 * 1000 * 1000;
+        let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }).await;
+        let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
+        let mut rows = vec![
+            Row {
+                what: "8 peers see each other's status (heartbeat 100 ms, bootstrap + Kademlia + gossipsub)".into(),
+                wasm: format!("{:.0} ms", disc.as_secs_f64() * 1e3),
+                native: "100 ms heartbeat".into(),
+                ratio: format!("{:.1} heartbeats", disc.as_secs_f64() / hb.as_secs_f64()),
+                target: "-".into(),
+            },
+            Row {
+                what: format!(
+                    "100 MB blob over libp2p (noise + yamux, {} MiB chunks, {} in flight, sha256 per chunk and blob)",
+                    infra_cluster::blobs::CHUNK_BYTES >> 20,
+                    infra_cluster::transfer::FETCH_WINDOW
+                ),
+                wasm: format!("{:.2} GB/s ({:.0} ms)", gbps(p2p), p2p.as_secs_f64() * 1e3),
+                native: format!("plain TCP copy {:.2} GB/s", gbps(tcp)),
+                ratio: format!("{:.2}x", gbps(p2p) / gbps(tcp)),
+                target: ">= 1 GB/s".into(),
+            },
+        ];
+        for epochs in [1, 10] {
+            let (overhead, wall, bytes) = round_overhead(epochs).await;
+            rows.push(Row {
+                what: format!("round overhead, 1.05M-param MLP, {epochs} local epoch(s), 3 in-process peers (transfers, scheduling, aggregation, evaluation)"),
+                wasm: format!("{:.1} % of a {:.0} ms round", overhead * 100.0, wall * 1e3),
+                native: format!("{:.1} MB moved per round", bytes / 1e6),
+                ratio: "-".into(),
+                target: "< 5 %".into(),
+            });
+        }
+        rows
+    })
+}
