@@ -1,1 +1,5 @@
 include!("../host/build-support/libtorch_rpath.rs");
+
+fn main() {
+    libtorch_rpath();
+}

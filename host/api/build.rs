@@ -1,6 +1,10 @@
 //! Compiles `proto/` with protox (no protoc needed) and generates the tonic code, plus the
 //! file descriptor set that the reflection service serves (so `grpcurl` works).
+include!("../build-support/libtorch_rpath.rs");
+
 fn main() {
+    // The control plane links the training crate, so its test binary needs libtorch's rpath.
+    libtorch_rpath();
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(["infra/v1/infra.proto"], ["proto"])
         .expect("compile proto/infra/v1/infra.proto");

@@ -2,7 +2,7 @@
 // `build.rs`): puts libtorch's lib folder into the rpath, so they run without LD_LIBRARY_PATH
 // (torch-sys links libtorch but sets no rpath). `libtorch_cuda` is not linked: the training
 // crate loads it at run time when a job may use CUDA (see `infra_train::device`).
-fn main() {
+fn libtorch_rpath() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let Ok(dir) = std::env::var("LIBTORCH") else {
         return;

@@ -36,6 +36,8 @@ pub struct Manifest {
 struct Entry {
     bytes: Arc<Vec<u8>>,
     manifest: Arc<Manifest>,
+    /// Jobs holding it (see [`BlobStore::hold`]).
+    holds: u32,
 }
 
 /// The blobs this node holds.
@@ -69,6 +71,7 @@ impl BlobStore {
             Entry {
                 bytes: Arc::new(bytes),
                 manifest: Arc::new(manifest),
+                holds: 0,
             },
         );
     }
@@ -106,9 +109,31 @@ impl BlobStore {
         Some(bytes[start..(start + CHUNK_BYTES).min(bytes.len())].to_vec())
     }
 
-    /// Drops a blob.
+    /// Drops a blob, unless a job holds it.
     pub fn remove(&self, id: &str) {
-        self.inner.lock().expect("blob store lock").remove(id);
+        let mut map = self.inner.lock().expect("blob store lock");
+        if map.get(id).is_some_and(|e| e.holds == 0) {
+            map.remove(id);
+        }
+    }
+
+    /// Marks a held blob as needed by one more job (shards, which two identical jobs share):
+    /// it stays until every holder has released it.
+    pub fn hold(&self, id: &str) {
+        if let Some(e) = self.inner.lock().expect("blob store lock").get_mut(id) {
+            e.holds += 1;
+        }
+    }
+
+    /// Ends one hold; the blob goes when the last hold does.
+    pub fn release(&self, id: &str) {
+        let mut map = self.inner.lock().expect("blob store lock");
+        if let Some(e) = map.get_mut(id) {
+            e.holds = e.holds.saturating_sub(1);
+            if e.holds == 0 {
+                map.remove(id);
+            }
+        }
     }
 
     /// Number of blobs and bytes held.
@@ -135,5 +160,13 @@ mod tests {
         assert!(s.chunk(&id, 3).is_none());
         assert_eq!(s.put(bytes), id);
         assert_eq!(s.usage().0, 1);
+        // Two holders: it stays through a remove and the first release.
+        s.hold(&id);
+        s.hold(&id);
+        s.remove(&id);
+        s.release(&id);
+        assert!(s.has(&id));
+        s.release(&id);
+        assert!(!s.has(&id));
     }
 }

@@ -34,7 +34,10 @@ enum Outcome {
 
 /// Runs (or resumes) a job to its end, recording the outcome.
 pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, csv: Option<String>) {
-    match drive(&node, &job, &spec, csv).await {
+    let mut held = Held { shards: Vec::new(), peers: HashSet::new() };
+    let outcome = drive(&node, &job, &spec, csv, &mut held).await;
+    release(&node, &job.snapshot().id, held).await;
+    match outcome {
         Ok(Outcome::Done) => {
             let r = job.snapshot();
             job.update(|r| r.state = JobState::Done);
@@ -56,6 +59,31 @@ pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, cs
             job.emit(JobEvent::note("failed", job.snapshot().rounds_done + 1, msg));
         }
     }
+}
+
+/// What a job keeps across the cluster while it runs.
+struct Held {
+    /// Its shard blobs, held in this node's store.
+    shards: Vec<String>,
+    /// Peers that were given tasks.
+    peers: HashSet<PeerId>,
+}
+
+/// Releases the job's shards here and asks every peer that worked on it to forget it.
+async fn release(node: &ClusterNode, job: &str, held: Held) {
+    for id in &held.shards {
+        node.inner.store.release(id);
+    }
+    crate::worker::forget(node, job);
+    let asks = held.peers.into_iter().filter(|p| *p != node.peer_id()).map(|peer| {
+        let frame = Request::Forget { job: job.to_string() }.to_frame();
+        async move {
+            if let Err(e) = node.inner.net.request(peer, frame).await {
+                tracing::debug!(%peer, "forget: {e}");
+            }
+        }
+    });
+    futures::future::join_all(asks).await;
 }
 
 struct Prepared {
@@ -122,6 +150,7 @@ async fn drive(
     job: &JobHandle,
     spec_text: &str,
     csv: Option<String>,
+    held: &mut Held,
 ) -> Result<Outcome, ClusterError> {
     let n = &node.inner;
     let spec = JobSpec::parse(spec_text, "job")?;
@@ -160,6 +189,10 @@ async fn drive(
         })
     })
     .await?;
+    for id in &prepared.shards {
+        n.store.hold(id);
+        held.shards.push(id.clone());
+    }
     let test = Arc::new(prepared.test);
     let ckpt: Option<PathBuf> = job.dir().map(|d| d.join("checkpoint.safetensors"));
 
@@ -240,6 +273,7 @@ async fn drive(
                     ),
                 });
             }
+            held.peers.extend(placed.iter().filter_map(|a| a.node_id.parse::<PeerId>().ok()));
             let runs = placed.iter().map(|a| {
                 let i = tasks.iter().position(|t| t.id == a.task_id).expect("checked by the runtime");
                 let (s, attempts) = pending[i];
@@ -430,6 +464,29 @@ fn to_node(
     }
 }
 
+/// Resolves when `peer`'s heartbeats have stopped (a hung or partitioned worker whose
+/// connection is still open), checking a few times per peer timeout.
+async fn heartbeats_stop(node: &ClusterNode, peer: PeerId) -> ClusterError {
+    let timeout = node.inner.config.peer_timeout;
+    let mut tick = tokio::time::interval(timeout / 4);
+    loop {
+        tick.tick().await;
+        match node.peers().await {
+            Ok(peers) => match peers.iter().find(|p| p.peer == peer) {
+                Some(p) if p.age < timeout => {}
+                Some(p) => {
+                    return ClusterError::Transfer(format!(
+                        "no heartbeat for {} ms",
+                        p.age.as_millis()
+                    ))
+                }
+                None => return ClusterError::Transfer("the peer is unknown".into()),
+            },
+            Err(e) => return e,
+        }
+    }
+}
+
 /// Runs one task on `peer` (or here) and brings its update back: (result, update, bytes
 /// moved over the network).
 async fn run_task(
@@ -441,7 +498,11 @@ async fn run_task(
     let result = if peer == node.peer_id() {
         crate::worker::train(node, peer, task).await?
     } else {
-        let f = n.net.request(peer, Request::Train(Box::new(task)).to_frame()).await?;
+        let request = n.net.request(peer, Request::Train(Box::new(task)).to_frame());
+        let f = tokio::select! {
+            f = request => f?,
+            e = heartbeats_stop(node, peer) => return Err(e),
+        };
         match Response::from_frame(&f)? {
             Response::Trained(r) => r,
             _ => return Err(ClusterError::Protocol("expected a training result".into())),

@@ -21,6 +21,8 @@ pub enum Request {
     PluginPrepare { kind: String, sha256: String },
     /// Make the prepared plugin the active one of its kind.
     PluginCommit { kind: String, sha256: String },
+    /// The job has ended: drop what was kept for it (shards, cleaned shards, round blobs).
+    Forget { job: String },
 }
 
 /// The answer.

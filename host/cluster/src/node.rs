@@ -157,6 +157,10 @@ impl ClusterNode {
                     self.prepare_plugin(peer, &kind, &sha256).await?;
                     Ok((Response::Ok, Vec::new()))
                 }
+                Request::Forget { job } => {
+                    worker::forget(self, &job);
+                    Ok((Response::Ok, Vec::new()))
+                }
                 Request::PluginCommit { kind, sha256 } => {
                     self.commit_plugin(&kind, &sha256).await?;
                     Ok((Response::Ok, Vec::new()))

@@ -13,7 +13,7 @@ use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::PluginKind;
 use infra_train::task::{params_from_bytes, params_to_bytes, train_shard};
 use infra_train::{Dataset, JobSpec};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -29,6 +29,8 @@ pub(crate) struct WorkerState {
     cleaned: Mutex<HashMap<String, Arc<Dataset>>>,
     /// Per-round blobs (global, update) this worker holds for a job, by round.
     round_blobs: Mutex<HashMap<String, Vec<(u32, String)>>>,
+    /// Shards held for each job.
+    shards: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 fn chain_key(shard: &str, spec: &JobSpec) -> String {
@@ -56,6 +58,9 @@ pub(crate) async fn train(
         transfer::fetch(&n.net, &n.store, &n.links, from, &blob).await
     };
     let (global, shard) = tokio::try_join!(fetch(task.global.clone()), fetch(task.shard.clone()))?;
+    if n.worker.shards.lock().expect("worker lock").entry(task.job.clone()).or_default().insert(task.shard.clone()) {
+        n.store.hold(&task.shard);
+    }
     let mut fetched = global.transferred + shard.transferred;
     let mut refetched = global.refetched + shard.refetched;
     // Cleaning steps named by content come from the coordinator when missing here.
@@ -160,5 +165,21 @@ fn forget_old_rounds(node: &ClusterNode, job: &str, round: u32) {
             }
             keep
         });
+    }
+}
+
+/// Drops everything kept for `job`: its round blobs, its shards (unless another job holds
+/// them too) and their cleaned copies.
+pub(crate) fn forget(node: &ClusterNode, job: &str) {
+    let w = &node.inner.worker;
+    for (_, id) in w.round_blobs.lock().expect("worker lock").remove(job).unwrap_or_default() {
+        node.inner.store.remove(&id);
+    }
+    let shards = w.shards.lock().expect("worker lock").remove(job).unwrap_or_default();
+    for id in &shards {
+        node.inner.store.release(id);
+        if !node.inner.store.has(id) {
+            w.cleaned.lock().expect("worker lock").retain(|k, _| !k.starts_with(id.as_str()));
+        }
     }
 }

@@ -191,6 +191,42 @@ fn a_worker_killed_mid_job_does_not_stop_it() {
 }
 
 #[test]
+fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
+    // A stopped (not killed) process keeps its connections open: only the missing heartbeats
+    // tell the coordinator that its task will not come back.
+    let mut c = Cluster::start(3, |i| one_core(None, i));
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 6"),
+        ("quorum = 0.66", "quorum = 1.0"),
+        ("local-epochs = 3", "local-epochs = 40"),
+        ("task-deadline-secs = 60", "task-deadline-secs = 600"),
+    ]);
+    let url = c.url(0);
+    let victim = c.hosts[2].peer.clone();
+    let pid = c.hosts[2].child.id().to_string();
+    let mut stopped = false;
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        watch(&url, &id, |ev| {
+            if ev.kind == "round" && ev.round == 1 && !stopped {
+                stopped = true;
+                assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+            }
+        })
+        .await
+    });
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    c.kill(2);
+    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    let down = evs
+        .iter()
+        .find(|e| e.kind == "peer-down" && e.message.contains(&victim))
+        .unwrap_or_else(|| panic!("no peer-down event: {evs:#?}"));
+    assert!(down.message.contains("no heartbeat for"), "{}", down.message);
+    assert!(rounds(&evs).iter().all(|e| e.tasks_done == 3));
+}
+
+#[test]
 fn a_corrupted_chunk_is_fetched_again() {
     // The coordinator corrupts the first chunks it serves; workers must notice and refetch.
     let c = Cluster::start(3, |i| {
@@ -255,6 +291,39 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             .unwrap_err();
         assert!(err.message().contains("rounds"), "{}", err.message());
     });
+}
+
+#[test]
+fn a_cancelled_job_stops_and_says_so() {
+    let c = Cluster::start(2, |i| one_core(None, i));
+    let url = c.url(1);
+    let (evs, state) = rt().block_on(async {
+        let id = submit(&url, job_spec(&[("rounds = 10", "rounds = 500")])).await;
+        let evs = watch(&url, &id, |ev| {
+            if ev.kind == "round" && ev.round == 2 {
+                let url = url.clone();
+                let id = id.clone();
+                // From another thread: this one is busy streaming.
+                std::thread::spawn(move || {
+                    rt().block_on(async {
+                        control(&url).await.cancel_job(req(pb::CancelJobRequest { id })).await.unwrap();
+                    })
+                })
+                .join()
+                .unwrap();
+            }
+        })
+        .await;
+        let j = control(&url).await.get_job(req(pb::GetJobRequest { id })).await.unwrap().into_inner();
+        (evs, j.state)
+    });
+    assert_eq!(evs.last().unwrap().kind, "cancelled", "{evs:#?}");
+    assert_eq!(state, "cancelled");
+    assert!(rounds(&evs).len() < 500);
+    let err = rt().block_on(async {
+        control(&url).await.get_job(req(pb::GetJobRequest { id: "no-such-job".into() })).await.unwrap_err()
+    });
+    assert_eq!(err.code(), tonic::Code::NotFound);
 }
 
 #[test]

@@ -212,6 +212,7 @@ pub fn cancel(args: JobIdArgs) -> anyhow::Result<()> {
 /// `infra plugin swap`.
 pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
     let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+    let local_sha = infra_runtime::sha256_hex(&wasm);
     host.block_on(async |mut c| {
         let p = c
             .install_plugin(pb::InstallPluginRequest { wasm })
@@ -221,6 +222,9 @@ pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
             .into_inner();
         if p.kind != kind {
             anyhow::bail!("{} is a {} plugin, not a {kind}", file.display(), p.kind);
+        }
+        if p.sha256 != local_sha {
+            anyhow::bail!("the host installed sha256:{} but {} is sha256:{local_sha}", p.sha256, file.display());
         }
         let out = c
             .swap_plugin(pb::SwapPluginRequest { kind: kind.clone(), sha256: p.sha256.clone() })
