@@ -294,6 +294,59 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
 }
 
 #[test]
+fn infra_cluster_starts_hosts_that_see_each_other() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(infra_cli())
+        .args(["cluster", "-n", "2", "--grpc-port", "0", "--heartbeat-ms", "200", "--token", TOKEN])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--host-bin")
+        .arg(env!("CARGO_BIN_EXE_infra-host"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("export INFRA_HOST=") {
+            url = rest.split_whitespace().next().map(String::from);
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let url = url.expect("the cluster prints where its first host listens");
+    let peers = rt().block_on(async {
+        control(&url).await.list_peers(req(pb::ListPeersRequest {})).await.unwrap().into_inner()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(peers.peers.len(), 1, "{peers:?}");
+}
+
+#[test]
+fn a_task_that_misses_its_deadline_is_retried_then_the_round_fails_on_quorum() {
+    let c = Cluster::start(2, |i| one_core(None, i));
+    let url = c.url(0);
+    let spec = job_spec(&[
+        ("local-epochs = 3", "local-epochs = 2000"),
+        ("task-deadline-secs = 60", "task-deadline-secs = 1"),
+        ("max-attempts = 3", "max-attempts = 2"),
+    ]);
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        watch(&url, &id, |_| {}).await
+    });
+    let last = evs.last().unwrap();
+    assert_eq!(last.kind, "failed", "{evs:#?}");
+    assert!(last.message.contains("round 1 failed") && last.message.contains("quorum"), "{}", last.message);
+    let retries: Vec<_> = evs.iter().filter(|e| e.kind == "retry").collect();
+    assert!(retries.len() >= 3, "{evs:#?}");
+    assert!(retries.iter().all(|e| e.message.contains("missed the task deadline of 1s")), "{retries:#?}");
+}
+
+#[test]
 fn a_cancelled_job_stops_and_says_so() {
     let c = Cluster::start(2, |i| one_core(None, i));
     let url = c.url(1);

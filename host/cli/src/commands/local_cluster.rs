@@ -20,7 +20,7 @@ pub struct ClusterArgs {
     /// Number of hosts.
     #[arg(short = 'n', long, default_value_t = 3)]
     peers: usize,
-    /// gRPC port of the first host; the others take the next ports.
+    /// gRPC port of the first host; the others take the next ports (0: free ports).
     #[arg(long, default_value_t = 7070)]
     grpc_port: u16,
     /// Token of every host (default: $INFRA_TOKEN, else a fresh random one, printed).
@@ -78,7 +78,10 @@ impl ClusterArgs {
             let mut cmd = Command::new(&bin);
             cmd.args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
                 .arg("--grpc")
-                .arg(format!("127.0.0.1:{}", self.grpc_port as usize + i))
+                .arg(match self.grpc_port {
+                    0 => "127.0.0.1:0".to_string(),
+                    p => format!("127.0.0.1:{}", p as usize + i),
+                })
                 .arg("--heartbeat-ms")
                 .arg(self.heartbeat_ms.to_string())
                 .arg("--data-dir")
@@ -88,6 +91,15 @@ impl ClusterArgs {
                 .stderr(Stdio::inherit());
             if let Some(b) = &bootstrap {
                 cmd.args(["--bootstrap", b]);
+            }
+            // The hosts stop with this command, however it ends (Ctrl-C, kill).
+            #[cfg(target_os = "linux")]
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
             }
             let mut child = cmd
                 .spawn()
