@@ -48,6 +48,14 @@ pub fn fmt_time(d: Duration) -> String {
 }
 
 fn main() {
+    // `INFRA_LOG=infra_cluster=info` shows, e.g., each round's timing in the cluster group.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INFRA_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 5 } else { 21 };
     let runtime = infra_runtime::Runtime::builder()

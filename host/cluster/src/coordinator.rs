@@ -342,6 +342,7 @@ async fn drive(
             .zip(&names)
             .map(|((_, _, r, u), name)| UpdateRef { peer: name, samples: r.rows, loss: r.loss, params: u })
             .collect();
+        let tasks_done_at = round_started.elapsed();
         let mut next = Vec::with_capacity(global.len());
         let summary = agg
             .instance
@@ -365,6 +366,7 @@ async fn drive(
         for (k, v) in job.snapshot().plugins {
             meta.insert(format!("plugin.{k}"), v);
         }
+        let aggregated_at = round_started.elapsed();
         let (acc, _test_loss) = blocking(move || {
             let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
             let mut m = Model::new(&spec_c.model, width, classes, device)?;
@@ -378,6 +380,14 @@ async fn drive(
         })
         .await?;
         let seconds = round_started.elapsed().as_secs_f64();
+        tracing::info!(
+            round,
+            tasks_ms = tasks_done_at.as_secs_f64() * 1e3,
+            compute_ms = compute * 1e3,
+            aggregate_ms = (aggregated_at - tasks_done_at).as_secs_f64() * 1e3,
+            evaluate_ms = (seconds - aggregated_at.as_secs_f64()) * 1e3,
+            "round timing"
+        );
         job.update(|r| {
             r.rounds_done = round;
             r.accuracy = acc;

@@ -1,15 +1,16 @@
-//! Fetching a blob from a peer: the manifest first, then its chunks, several in flight, each
-//! checked against its sha256 and fetched again when it arrives corrupt or truncated; the
-//! whole blob is checked against its id before it is stored. A blob already held is not
+//! Fetching a blob from a peer: the manifest first, then its chunks, several in flight; the
+//! whole blob is checked against its id before it is stored, and when it does not match, each
+//! chunk is checked against its sha256 from the manifest and the corrupt ones are fetched
+//! again. Truncated chunks are fetched again as they arrive. A blob already held is not
 //! fetched at all. Every transfer feeds the per-peer throughput the scheduler sees.
 
 use crate::blobs::{blob_id, BlobStore, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::messages::{Request, Response};
 use crate::ClusterError;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use infra_net::{Client, PeerId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,45 +96,46 @@ pub async fn fetch(
             m.size
         )));
     }
-    let refetched = AtomicU32::new(0);
-    let chunks: Vec<Vec<u8>> = futures::stream::iter(0..n)
-        .map(|i| {
-            let want_len = CHUNK_BYTES.min(m.size as usize - i * CHUNK_BYTES);
-            let want_sha = &m.chunks[i];
-            let refetched = &refetched;
-            async move {
-                for attempt in 1..=MAX_CHUNK_ATTEMPTS {
-                    let req = Request::Chunk {
-                        blob: blob.into(),
-                        index: i as u32,
-                    };
-                    let f = net.request(peer, req.to_frame()).await?;
-                    Response::from_frame(&f)?;
-                    if f.body.len() == want_len && blob_id(&f.body) == *want_sha {
-                        return Ok(f.body);
-                    }
-                    refetched.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        %peer, blob, chunk = i, attempt, got = f.body.len(), want = want_len,
-                        "chunk failed its checksum; fetching it again"
-                    );
-                }
-                Err(ClusterError::Transfer(format!(
-                    "chunk {i} of blob {blob} from {peer} failed its checksum {MAX_CHUNK_ATTEMPTS} times"
-                )))
-            }
-        })
-        .buffered(FETCH_WINDOW)
-        .try_collect()
-        .await?;
+    // Optimistic verification: the whole blob is hashed once as its chunks arrive; only when
+    // that hash is wrong is each chunk checked against the manifest, and the bad ones fetched
+    // again. A chunk of the wrong length is fetched again at once.
+    let mut refetched = 0u32;
+    let len_of = |i: usize| CHUNK_BYTES.min(m.size as usize - i * CHUNK_BYTES);
+    let mut arriving = futures::stream::iter(0..n)
+        .map(|i| fetch_chunk(net, peer, blob, i, len_of(i)))
+        .buffered(FETCH_WINDOW);
     let mut bytes = Vec::with_capacity(m.size as usize);
-    for c in chunks {
-        bytes.extend_from_slice(&c);
+    let mut whole = Sha256::new();
+    while let Some(chunk) = arriving.next().await {
+        let (chunk, retries) = chunk?;
+        refetched += retries;
+        whole.update(&chunk);
+        bytes.extend_from_slice(&chunk);
     }
-    if blob_id(&bytes) != blob {
-        return Err(ClusterError::Transfer(format!(
-            "blob {blob} from {peer} does not match its id"
-        )));
+    drop(arriving);
+    if hex::encode(whole.finalize()) != blob {
+        for i in 0..n {
+            let range = i * CHUNK_BYTES..i * CHUNK_BYTES + len_of(i);
+            let mut attempt = 1;
+            while blob_id(&bytes[range.clone()]) != m.chunks[i] {
+                refetched += 1;
+                tracing::warn!(%peer, blob, chunk = i, attempt, "chunk failed its checksum; fetching it again");
+                if attempt == MAX_CHUNK_ATTEMPTS {
+                    return Err(ClusterError::Transfer(format!(
+                        "chunk {i} of blob {blob} from {peer} failed its checksum {MAX_CHUNK_ATTEMPTS} times"
+                    )));
+                }
+                let (chunk, retries) = fetch_chunk(net, peer, blob, i, len_of(i)).await?;
+                refetched += retries;
+                bytes[range.clone()].copy_from_slice(&chunk);
+                attempt += 1;
+            }
+        }
+        if blob_id(&bytes) != blob {
+            return Err(ClusterError::Transfer(format!(
+                "blob {blob} from {peer} does not match its id (its manifest is wrong)"
+            )));
+        }
     }
     let elapsed = started.elapsed();
     links.record(peer, m.size, elapsed);
@@ -142,7 +144,33 @@ pub async fn fetch(
     Ok(Fetched {
         bytes: store.get(blob).expect("just stored"),
         transferred: size,
-        refetched: refetched.into_inner(),
+        refetched,
         elapsed,
     })
+}
+
+/// One chunk of the expected length (fetched again when it arrives truncated or padded), and
+/// how many times it had to be fetched again.
+async fn fetch_chunk(
+    net: &Client,
+    peer: PeerId,
+    blob: &str,
+    index: usize,
+    want_len: usize,
+) -> Result<(Vec<u8>, u32), ClusterError> {
+    for attempt in 0..MAX_CHUNK_ATTEMPTS {
+        let req = Request::Chunk {
+            blob: blob.into(),
+            index: index as u32,
+        };
+        let f = net.request(peer, req.to_frame()).await?;
+        Response::from_frame(&f)?;
+        if f.body.len() == want_len {
+            return Ok((f.body, attempt));
+        }
+        tracing::warn!(%peer, blob, chunk = index, got = f.body.len(), want = want_len, "chunk of the wrong length; fetching it again");
+    }
+    Err(ClusterError::Transfer(format!(
+        "chunk {index} of blob {blob} from {peer} arrived with the wrong length {MAX_CHUNK_ATTEMPTS} times"
+    )))
 }
