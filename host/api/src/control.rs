@@ -60,7 +60,11 @@ impl ControlService {
             plugins: r.plugins.into_iter().collect(),
             error: r.error.unwrap_or_default(),
             coordinator: self.node.peer_id().to_string(),
-            events: if with_events { r.events.iter().map(event).collect() } else { Vec::new() },
+            events: if with_events {
+                r.events.iter().map(event).collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -107,7 +111,12 @@ impl pb::control_server::Control for ControlService {
         &self,
         _: Request<pb::ListPluginsRequest>,
     ) -> Result<Response<pb::ListPluginsResponse>, Status> {
-        let active: Vec<String> = self.node.active_plugins().into_iter().map(|(_, _, sha)| sha).collect();
+        let active: Vec<String> = self
+            .node
+            .active_plugins()
+            .into_iter()
+            .map(|(_, _, sha)| sha)
+            .collect();
         let mut plugins: Vec<pb::Plugin> = infra_builtins::BUILTINS
             .iter()
             .map(|b| {
@@ -123,7 +132,11 @@ impl pb::control_server::Control for ControlService {
             })
             .collect();
         let builtin: Vec<String> = plugins.iter().map(|p| p.sha256.clone()).collect();
-        let installed = self.node.installed_plugins().into_iter().filter(|m| !builtin.contains(&m.sha256));
+        let installed = self
+            .node
+            .installed_plugins()
+            .into_iter()
+            .filter(|m| !builtin.contains(&m.sha256));
         plugins.extend(installed.map(|m| pb::Plugin {
             kind: m.kind.name().into(),
             name: m.name,
@@ -143,7 +156,10 @@ impl pb::control_server::Control for ControlService {
         let csv = if req.data_csv.is_empty() {
             None
         } else {
-            Some(String::from_utf8(req.data_csv).map_err(|_| Status::invalid_argument("data_csv is not UTF-8"))?)
+            Some(
+                String::from_utf8(req.data_csv)
+                    .map_err(|_| Status::invalid_argument("data_csv is not UTF-8"))?,
+            )
         };
         let r = self.node.submit(&req.spec_toml, csv).map_err(status)?;
         Ok(Response::new(self.job(r, false)))
@@ -158,7 +174,12 @@ impl pb::control_server::Control for ControlService {
         &self,
         _: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsResponse>, Status> {
-        let jobs = self.node.jobs().into_iter().map(|r| self.job(r, false)).collect();
+        let jobs = self
+            .node
+            .jobs()
+            .into_iter()
+            .map(|r| self.job(r, false))
+            .collect();
         Ok(Response::new(pb::ListJobsResponse { jobs }))
     }
 
@@ -190,7 +211,9 @@ impl pb::control_server::Control for ControlService {
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         let _ = tx
-                            .send(Err(Status::data_loss(format!("watcher fell {n} events behind; GetJob has the history"))))
+                            .send(Err(Status::data_loss(format!(
+                                "watcher fell {n} events behind; GetJob has the history"
+                            ))))
                             .await;
                         return;
                     }
@@ -214,7 +237,10 @@ impl pb::control_server::Control for ControlService {
         &self,
         req: Request<pb::InstallPluginRequest>,
     ) -> Result<Response<pb::Plugin>, Status> {
-        let m = self.node.install_plugin(req.into_inner().wasm).map_err(status)?;
+        let m = self
+            .node
+            .install_plugin(req.into_inner().wasm)
+            .map_err(status)?;
         Ok(Response::new(pb::Plugin {
             kind: m.kind.name().into(),
             name: m.name,
@@ -231,7 +257,11 @@ impl pb::control_server::Control for ControlService {
     ) -> Result<Response<pb::SwapPluginResponse>, Status> {
         let req = req.into_inner();
         let kind: PluginKind = req.kind.parse().map_err(Status::invalid_argument)?;
-        let out = self.node.swap_plugin(kind, &req.sha256).await.map_err(status)?;
+        let out = self
+            .node
+            .swap_plugin(kind, &req.sha256)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::SwapPluginResponse {
             peers: out
                 .into_iter()

@@ -51,12 +51,16 @@ async fn listening(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> Multia
 
 /// Starts `n` cluster nodes joined through the first; returns them once all see each other.
 async fn nodes(n: usize, heartbeat: Duration, cpu: impl Fn(usize) -> u32) -> Vec<ClusterNode> {
-    let runtime = infra_runtime::Runtime::builder().no_disk_cache().build().expect("runtime");
+    let runtime = infra_runtime::Runtime::builder()
+        .no_disk_cache()
+        .build()
+        .expect("runtime");
     let mut out = Vec::new();
     let mut boot = None;
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..n {
-        let (client, mut events) = Network::start(config(boot.as_ref(), heartbeat), status(cpu(i))).expect("network");
+        let (client, mut events) =
+            Network::start(config(boot.as_ref(), heartbeat), status(cpu(i))).expect("network");
         let addr = listening(&mut events).await;
         if i == 0 {
             boot = Some(addr);
@@ -97,7 +101,9 @@ async fn discovery(n: usize, heartbeat: Duration) -> Duration {
 
 /// Plain TCP on loopback: the same bytes, no encryption, no multiplexing, no checksums.
 async fn tcp_copy(bytes: &[u8]) -> Duration {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = l.local_addr().expect("addr");
     let payload = bytes.to_vec();
     let server = tokio::spawn(async move {
@@ -118,13 +124,21 @@ async fn transfer(size: usize, reps: usize) -> (Duration, Duration) {
     let ns = nodes(2, Duration::from_millis(200), |_| 1000).await;
     let (mut p2p, mut tcp) = (Vec::new(), Vec::new());
     for r in 0..reps {
-        let bytes: Vec<u8> = (0..size).map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(r as u32) as u8).collect();
+        let bytes: Vec<u8> = (0..size)
+            .map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(r as u32) as u8)
+            .collect();
         tcp.push(tcp_copy(&bytes).await);
         let id = ns[0].store().put(bytes);
         let t = Instant::now();
-        let f = infra_cluster::transfer::fetch(ns[1].net(), ns[1].store(), ns[1].links(), ns[0].peer_id(), &id)
-            .await
-            .expect("fetch");
+        let f = infra_cluster::transfer::fetch(
+            ns[1].net(),
+            ns[1].store(),
+            ns[1].links(),
+            ns[0].peer_id(),
+            &id,
+        )
+        .await
+        .expect("fetch");
         p2p.push(t.elapsed());
         assert_eq!(f.transferred as usize, size);
         ns[1].store().remove(&id);
@@ -165,7 +179,12 @@ async fn round_overhead(epochs: usize) -> (f64, f64, f64) {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
     // sharing a core, and compute is not inflated by contention.
-    let ns = nodes(3, Duration::from_millis(200), |i| if i == 0 { 0 } else { 1000 }).await;
+    let ns = nodes(
+        3,
+        Duration::from_millis(200),
+        |i| if i == 0 { 0 } else { 1000 },
+    )
+    .await;
     let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"));
     let rec = ns[0].submit(&job, None).expect("submit");
     let h = ns[0].job(&rec.id).expect("job");
@@ -189,7 +208,10 @@ async fn round_overhead(epochs: usize) -> (f64, f64, f64) {
 }
 
 pub fn run(quick: bool) -> Vec<Row> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
     rt.block_on(async {
         let hb = Duration::from_millis(100);
         let mut times = Vec::new();

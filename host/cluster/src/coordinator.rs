@@ -34,20 +34,31 @@ enum Outcome {
 
 /// Runs (or resumes) a job to its end, recording the outcome.
 pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, csv: Option<String>) {
-    let mut held = Held { shards: Vec::new(), peers: HashSet::new() };
+    let mut held = Held {
+        shards: Vec::new(),
+        peers: HashSet::new(),
+    };
     let outcome = drive(&node, &job, &spec, csv, &mut held).await;
     release(&node, &job.snapshot().id, held).await;
     match outcome {
         Ok(Outcome::Done) => {
             let r = job.snapshot();
             job.update(|r| r.state = JobState::Done);
-            let mut ev = JobEvent::note("done", r.rounds_done, format!("{} rounds done", r.rounds_done));
+            let mut ev = JobEvent::note(
+                "done",
+                r.rounds_done,
+                format!("{} rounds done", r.rounds_done),
+            );
             ev.accuracy = r.accuracy;
             job.emit(ev);
         }
         Ok(Outcome::Cancelled) => {
             job.update(|r| r.state = JobState::Cancelled);
-            job.emit(JobEvent::note("cancelled", job.snapshot().rounds_done, "cancelled"));
+            job.emit(JobEvent::note(
+                "cancelled",
+                job.snapshot().rounds_done,
+                "cancelled",
+            ));
         }
         Err(e) => {
             let msg = e.to_string();
@@ -56,7 +67,11 @@ pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, cs
                 r.state = JobState::Failed;
                 r.error = Some(msg.clone());
             });
-            job.emit(JobEvent::note("failed", job.snapshot().rounds_done + 1, msg));
+            job.emit(JobEvent::note(
+                "failed",
+                job.snapshot().rounds_done + 1,
+                msg,
+            ));
         }
     }
 }
@@ -75,14 +90,21 @@ async fn release(node: &ClusterNode, job: &str, held: Held) {
         node.inner.store.release(id);
     }
     crate::worker::forget(node, job);
-    let asks = held.peers.into_iter().filter(|p| *p != node.peer_id()).map(|peer| {
-        let frame = Request::Forget { job: job.to_string() }.to_frame();
-        async move {
-            if let Err(e) = node.inner.net.request(peer, frame).await {
-                tracing::debug!(%peer, "forget: {e}");
+    let asks = held
+        .peers
+        .into_iter()
+        .filter(|p| *p != node.peer_id())
+        .map(|peer| {
+            let frame = Request::Forget {
+                job: job.to_string(),
             }
-        }
-    });
+            .to_frame();
+            async move {
+                if let Err(e) = node.inner.net.request(peer, frame).await {
+                    tracing::debug!(%peer, "forget: {e}");
+                }
+            }
+        });
     futures::future::join_all(asks).await;
 }
 
@@ -126,7 +148,9 @@ impl Swappable {
         if !fresh {
             return;
         }
-        let Ok(new) = reg.active(self.kind, &Scope::Global) else { return };
+        let Ok(new) = reg.active(self.kind, &Scope::Global) else {
+            return;
+        };
         let old = ident(self.instance.plugin());
         if new.meta().sha256 == self.instance.plugin().meta().sha256 {
             return;
@@ -155,15 +179,25 @@ async fn drive(
     let n = &node.inner;
     let spec = JobSpec::parse(spec_text, "job")?;
     let scheduler = n.plugins.resolve(&spec.scheduler, PluginKind::Scheduler)?;
-    let aggregator = n.plugins.resolve(&spec.aggregator, PluginKind::Aggregator)?;
+    let aggregator = n
+        .plugins
+        .resolve(&spec.aggregator, PluginKind::Aggregator)?;
     let cleaners = spec
         .cleaners
         .iter()
         .map(|c| n.plugins.resolve(c, PluginKind::Cleaner))
         .collect::<Result<Vec<_>, _>>()?;
     let seen = n.plugins.registry.history().len();
-    let mut sched = Swappable { kind: PluginKind::Scheduler, instance: scheduler.instance(), seen };
-    let mut agg = Swappable { kind: PluginKind::Aggregator, instance: aggregator.instance(), seen };
+    let mut sched = Swappable {
+        kind: PluginKind::Scheduler,
+        instance: scheduler.instance(),
+        seen,
+    };
+    let mut agg = Swappable {
+        kind: PluginKind::Aggregator,
+        instance: aggregator.instance(),
+        seen,
+    };
     job.update(|r| {
         r.plugins.insert("scheduler".into(), ident(&scheduler));
         r.plugins.insert("aggregator".into(), ident(&aggregator));
@@ -181,7 +215,10 @@ async fn drive(
         let chain = CleaningChain::new(cleaners)?;
         let test = infra_train::run::clean(&chain, &test, &mut Vec::new())?;
         Ok(Prepared {
-            shard_bytes: shards.iter().map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64).collect(),
+            shard_bytes: shards
+                .iter()
+                .map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64)
+                .collect(),
             shards: shards.iter().map(|s| store.put(s.to_bytes())).collect(),
             width: data.width(),
             classes: data.classes,
@@ -213,10 +250,18 @@ async fn drive(
     })
     .await?;
     let first = if done_before > 0 {
-        job.emit(JobEvent::note("resumed", done_before + 1, format!("resuming after round {done_before}")));
+        job.emit(JobEvent::note(
+            "resumed",
+            done_before + 1,
+            format!("resuming after round {done_before}"),
+        ));
         done_before + 1
     } else {
-        job.emit(JobEvent::note("started", 1, format!("coordinator {}", node.peer_id())));
+        job.emit(JobEvent::note(
+            "started",
+            1,
+            format!("coordinator {}", node.peer_id()),
+        ));
         1
     };
 
@@ -258,10 +303,14 @@ async fn drive(
                     attempts,
                 })
                 .collect();
-            let placed = sched
-                .instance
-                .schedule(&tasks, &nodes)
-                .map_err(|e| ClusterError::Round { round, cause: e.to_string() })?;
+            let placed =
+                sched
+                    .instance
+                    .schedule(&tasks, &nodes)
+                    .map_err(|e| ClusterError::Round {
+                        round,
+                        cause: e.to_string(),
+                    })?;
             if placed.is_empty() {
                 return Err(ClusterError::Round {
                     round,
@@ -273,9 +322,16 @@ async fn drive(
                     ),
                 });
             }
-            held.peers.extend(placed.iter().filter_map(|a| a.node_id.parse::<PeerId>().ok()));
+            held.peers.extend(
+                placed
+                    .iter()
+                    .filter_map(|a| a.node_id.parse::<PeerId>().ok()),
+            );
             let runs = placed.iter().map(|a| {
-                let i = tasks.iter().position(|t| t.id == a.task_id).expect("checked by the runtime");
+                let i = tasks
+                    .iter()
+                    .position(|t| t.id == a.task_id)
+                    .expect("checked by the runtime");
                 let (s, attempts) = pending[i];
                 let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
                 let task = TrainTask {
@@ -292,7 +348,10 @@ async fn drive(
                     let r = tokio::time::timeout(deadline, run_task(node, peer, task))
                         .await
                         .unwrap_or_else(|_| {
-                            Err(ClusterError::Transfer(format!("missed the task deadline of {}s", deadline.as_secs())))
+                            Err(ClusterError::Transfer(format!(
+                                "missed the task deadline of {}s",
+                                deadline.as_secs()
+                            )))
                         });
                     (s, attempts, peer, r)
                 }
@@ -309,7 +368,11 @@ async fn drive(
                         let remote = matches!(e, ClusterError::Remote(_));
                         if !remote && peer != node.peer_id() {
                             down.insert(peer, Instant::now());
-                            job.emit(JobEvent::note("peer-down", round, format!("peer {peer}: {e}")));
+                            job.emit(JobEvent::note(
+                                "peer-down",
+                                round,
+                                format!("peer {peer}: {e}"),
+                            ));
                         }
                         let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
                         job.emit(JobEvent::note(
@@ -329,27 +392,45 @@ async fn drive(
         if returned.len() < need {
             return Err(ClusterError::Round {
                 round,
-                cause: format!("{} of {total} tasks returned; the quorum is {need}", returned.len()),
+                cause: format!(
+                    "{} of {total} tasks returned; the quorum is {need}",
+                    returned.len()
+                ),
             });
         }
 
         // Aggregate.
         agg.refresh(node, job, round);
         returned.sort_by_key(|r| r.0);
-        let names: Vec<String> = returned.iter().map(|(s, p, _, _)| format!("{p}/shard-{s}")).collect();
+        let names: Vec<String> = returned
+            .iter()
+            .map(|(s, p, _, _)| format!("{p}/shard-{s}"))
+            .collect();
         let refs: Vec<UpdateRef> = returned
             .iter()
             .zip(&names)
-            .map(|((_, _, r, u), name)| UpdateRef { peer: name, samples: r.rows, loss: r.loss, params: u })
+            .map(|((_, _, r, u), name)| UpdateRef {
+                peer: name,
+                samples: r.rows,
+                loss: r.loss,
+                params: u,
+            })
             .collect();
         let tasks_done_at = round_started.elapsed();
         let mut next = Vec::with_capacity(global.len());
         let summary = agg
             .instance
             .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
-            .map_err(|e| ClusterError::Round { round, cause: e.to_string() })?;
+            .map_err(|e| ClusterError::Round {
+                round,
+                cause: e.to_string(),
+            })?;
         let rows: u64 = returned.iter().map(|r| r.2.rows).sum();
-        let loss = returned.iter().map(|r| r.2.loss as f64 * r.2.rows as f64).sum::<f64>() / rows.max(1) as f64;
+        let loss = returned
+            .iter()
+            .map(|r| r.2.loss as f64 * r.2.rows as f64)
+            .sum::<f64>()
+            / rows.max(1) as f64;
         let compute = returned.iter().map(|r| r.2.compute_ms).fold(0.0, f64::max) / 1e3;
         drop(refs);
         for (_, _, r, _) in &returned {
@@ -359,7 +440,8 @@ async fn drive(
         global = next;
 
         // Evaluate and checkpoint.
-        let (spec_c, test_c, params, ckpt_c) = (spec.clone(), test.clone(), global.clone(), ckpt.clone());
+        let (spec_c, test_c, params, ckpt_c) =
+            (spec.clone(), test.clone(), global.clone(), ckpt.clone());
         let mut meta = checkpoint::Metadata::new();
         meta.insert("job".into(), job.snapshot().id);
         meta.insert("round".into(), round.to_string());
@@ -452,7 +534,9 @@ fn to_node(
     // Between waves none of this job's tasks run; usage a heartbeat still shows for them is stale.
     let own = s.job_tasks.get(job).copied().unwrap_or(0);
     let used_cpu = s.used_cpu_millis.saturating_sub(own * demand.cpu_millis);
-    let used_mem = s.used_memory_mib.saturating_sub(own as u64 * demand.memory_mib);
+    let used_mem = s
+        .used_memory_mib
+        .saturating_sub(own as u64 * demand.memory_mib);
     let capacity = Resources {
         cpu_millis: s.cpu_millis,
         memory_mib: s.memory_mib,
@@ -460,7 +544,11 @@ fn to_node(
     };
     Node {
         id: peer.to_string(),
-        tier: if s.tier == "edge" { Tier::Edge } else { Tier::Server },
+        tier: if s.tier == "edge" {
+            Tier::Edge
+        } else {
+            Tier::Server
+        },
         capacity,
         free: Resources {
             cpu_millis: s.cpu_millis.saturating_sub(used_cpu),
@@ -468,7 +556,13 @@ fn to_node(
             gpus: s.gpus.saturating_sub(s.used_gpus),
         },
         load: s.load,
-        labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>().into_iter().collect(),
+        labels: s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect(),
         rtt_ms: rtt_ms as f32,
         bandwidth_bytes_per_s: bandwidth,
     }
@@ -508,7 +602,9 @@ async fn run_task(
     let result = if peer == node.peer_id() {
         crate::worker::train(node, peer, task).await?
     } else {
-        let request = n.net.request(peer, Request::Train(Box::new(task)).to_frame());
+        let request = n
+            .net
+            .request(peer, Request::Train(Box::new(task)).to_frame());
         let f = tokio::select! {
             f = request => f?,
             e = heartbeats_stop(node, peer) => return Err(e),

@@ -270,8 +270,12 @@ impl Jobs {
 
     /// Loads every job on disk; returns those still running (to resume).
     pub fn load(&self) -> Vec<Unfinished> {
-        let Some(dir) = &self.dir else { return Vec::new() };
-        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for e in entries.flatten() {
             let d = e.path();
@@ -287,7 +291,10 @@ impl Jobs {
             };
             let running = record.state == JobState::Running;
             let h = JobHandle::new(record.clone(), Some(d.clone()));
-            self.map.lock().expect("jobs lock").insert(record.id.clone(), h.clone());
+            self.map
+                .lock()
+                .expect("jobs lock")
+                .insert(record.id.clone(), h.clone());
             if running {
                 match std::fs::read_to_string(d.join("job.toml")) {
                     Ok(spec) => out.push(Unfinished {

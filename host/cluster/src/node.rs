@@ -118,7 +118,11 @@ impl ClusterNode {
 
     /// Handles network events until the stream ends: requests are answered (each on its own
     /// task); everything else goes to `other`.
-    pub async fn serve(self, mut events: mpsc::Receiver<NetEvent>, mut other: impl FnMut(NetEvent)) {
+    pub async fn serve(
+        self,
+        mut events: mpsc::Receiver<NetEvent>,
+        mut other: impl FnMut(NetEvent),
+    ) {
         while let Some(ev) = events.recv().await {
             match ev {
                 NetEvent::Request { peer, id, frame } => {
@@ -143,9 +147,15 @@ impl ClusterNode {
                     Ok((Response::Manifest((*m).clone()), Vec::new()))
                 }
                 Request::Chunk { blob, index } => {
-                    let mut bytes = self.inner.store.chunk(&blob, index as usize).ok_or_else(|| {
-                        ClusterError::Transfer(format!("blob {blob} has no chunk {index} here"))
-                    })?;
+                    let mut bytes =
+                        self.inner
+                            .store
+                            .chunk(&blob, index as usize)
+                            .ok_or_else(|| {
+                                ClusterError::Transfer(format!(
+                                    "blob {blob} has no chunk {index} here"
+                                ))
+                            })?;
                     self.maybe_corrupt(&mut bytes);
                     Ok((Response::Chunk, bytes))
                 }
@@ -243,7 +253,12 @@ impl ClusterNode {
             .create(&job.name, job.rounds, spec, csv.as_deref())
             .map_err(|e| ClusterError::Io(format!("saving the job: {e}")))?;
         let record = handle.snapshot();
-        tokio::spawn(coordinator::run(self.clone(), handle, spec.to_string(), csv));
+        tokio::spawn(coordinator::run(
+            self.clone(),
+            handle,
+            spec.to_string(),
+            csv,
+        ));
         Ok(record)
     }
 
@@ -278,10 +293,22 @@ impl ClusterNode {
             .collect()
     }
 
-    async fn prepare_plugin(&self, from: PeerId, kind: &str, sha: &str) -> Result<(), ClusterError> {
+    async fn prepare_plugin(
+        &self,
+        from: PeerId,
+        kind: &str,
+        sha: &str,
+    ) -> Result<(), ClusterError> {
         let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
         if self.inner.plugins.by_sha(sha).is_none() {
-            let f = transfer::fetch(&self.inner.net, &self.inner.store, &self.inner.links, from, sha).await?;
+            let f = transfer::fetch(
+                &self.inner.net,
+                &self.inner.store,
+                &self.inner.links,
+                from,
+                sha,
+            )
+            .await?;
             self.install_plugin(f.bytes.to_vec())?;
         }
         let p = self
@@ -299,7 +326,11 @@ impl ClusterNode {
             ClusterError::Job(format!("plugin {sha} was not prepared on this peer"))
         })?;
         p.expect_kind(kind)?;
-        let rec = self.inner.plugins.registry.swap(infra_runtime::Scope::Global, p);
+        let rec = self
+            .inner
+            .plugins
+            .registry
+            .swap(infra_runtime::Scope::Global, p);
         tracing::info!(kind = kind.name(), old = ?rec.old, new = ?rec.new, "plugin swapped");
         let shas = self.inner.plugins.active_shas();
         self.update_status(|s| s.plugins = shas).await;
@@ -310,17 +341,28 @@ impl ClusterNode {
     /// peer first fetches, loads and checks it; only when all succeeded does each make it
     /// active. A failure in the first phase leaves the old plugin active everywhere. Running
     /// jobs take it from their next scheduling decision (scheduler) or round (aggregator).
-    pub async fn swap_plugin(&self, kind: PluginKind, sha: &str) -> Result<Vec<PeerOutcome>, ClusterError> {
+    pub async fn swap_plugin(
+        &self,
+        kind: PluginKind,
+        sha: &str,
+    ) -> Result<Vec<PeerOutcome>, ClusterError> {
         if kind == PluginKind::Cleaner {
             return Err(ClusterError::Job(
                 "cleaners form a per-job chain; swap a scheduler or an aggregator".into(),
             ));
         }
         let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
-            ClusterError::Job(format!("plugin {sha} is not installed on this host (install it first)"))
+            ClusterError::Job(format!(
+                "plugin {sha} is not installed on this host (install it first)"
+            ))
         })?;
         p.expect_kind(kind)?;
-        let peers: Vec<PeerId> = self.alive_peers().await?.into_iter().map(|p| p.peer).collect();
+        let peers: Vec<PeerId> = self
+            .alive_peers()
+            .await?
+            .into_iter()
+            .map(|p| p.peer)
+            .collect();
         let ask = |req: Request| {
             let net = self.inner.net.clone();
             let peers = peers.clone();

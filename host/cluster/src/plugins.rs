@@ -44,17 +44,24 @@ impl ClusterPlugins {
             registry: Registry::new(),
         };
         if let Some(dir) = &me.dir {
-            std::fs::create_dir_all(dir).map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
             for entry in std::fs::read_dir(dir).map_err(|e| ClusterError::Io(e.to_string()))? {
                 let path = entry.map_err(|e| ClusterError::Io(e.to_string()))?.path();
                 if path.extension().is_some_and(|e| e == "wasm") {
-                    let bytes = std::fs::read(&path).map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
                     match me.runtime.load(&bytes) {
                         Ok(p) => {
                             store.put(bytes);
-                            me.installed.lock().expect("plugins lock").insert(p.meta().sha256.clone(), p);
+                            me.installed
+                                .lock()
+                                .expect("plugins lock")
+                                .insert(p.meta().sha256.clone(), p);
                         }
-                        Err(e) => tracing::warn!(path = %path.display(), "installed plugin no longer loads: {e}"),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), "installed plugin no longer loads: {e}")
+                        }
                     }
                 }
             }
@@ -87,13 +94,22 @@ impl ClusterPlugins {
             .lock()
             .expect("plugins lock")
             .insert(meta.sha256.clone(), plugin);
-        tracing::info!(name = meta.name, sha256 = meta.sha256, kind = meta.kind.name(), "plugin installed");
+        tracing::info!(
+            name = meta.name,
+            sha256 = meta.sha256,
+            kind = meta.kind.name(),
+            "plugin installed"
+        );
         Ok(meta)
     }
 
     /// An installed plugin by sha256.
     pub fn installed(&self, sha256: &str) -> Option<Plugin> {
-        self.installed.lock().expect("plugins lock").get(sha256).cloned()
+        self.installed
+            .lock()
+            .expect("plugins lock")
+            .get(sha256)
+            .cloned()
     }
 
     /// Every installed plugin.

@@ -8,8 +8,8 @@ use crate::blobs::{blob_id, BlobStore, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::messages::{Request, Response};
 use crate::ClusterError;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use infra_net::{Client, PeerId};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,7 +74,9 @@ pub async fn fetch(
         });
     }
     if peer == net.peer_id() {
-        return Err(ClusterError::Transfer(format!("blob {blob} is not held here")));
+        return Err(ClusterError::Transfer(format!(
+            "blob {blob} is not held here"
+        )));
     }
     let answer = net
         .request(peer, Request::Manifest { blob: blob.into() }.to_frame())

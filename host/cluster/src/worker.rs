@@ -58,7 +58,14 @@ pub(crate) async fn train(
         transfer::fetch(&n.net, &n.store, &n.links, from, &blob).await
     };
     let (global, shard) = tokio::try_join!(fetch(task.global.clone()), fetch(task.shard.clone()))?;
-    if n.worker.shards.lock().expect("worker lock").entry(task.job.clone()).or_default().insert(task.shard.clone()) {
+    if n.worker
+        .shards
+        .lock()
+        .expect("worker lock")
+        .entry(task.job.clone())
+        .or_default()
+        .insert(task.shard.clone())
+    {
         n.store.hold(&task.shard);
     }
     let mut fetched = global.transferred + shard.transferred;
@@ -75,7 +82,13 @@ pub(crate) async fn train(
         }
     }
     let key = chain_key(&task.shard, &spec);
-    let cached = n.worker.cleaned.lock().expect("worker lock").get(&key).cloned();
+    let cached = n
+        .worker
+        .cleaned
+        .lock()
+        .expect("worker lock")
+        .get(&key)
+        .cloned();
     let cleaned = match cached {
         Some(d) => d,
         None => {
@@ -93,7 +106,11 @@ pub(crate) async fn train(
             .await
             .map_err(|e| ClusterError::Job(format!("cleaning task: {e}")))??;
             let d = Arc::new(d);
-            n.worker.cleaned.lock().expect("worker lock").insert(key, d.clone());
+            n.worker
+                .cleaned
+                .lock()
+                .expect("worker lock")
+                .insert(key, d.clone());
             d
         }
     };
@@ -141,7 +158,13 @@ pub(crate) async fn train(
         v.push((task.round, task.global.clone()));
         v.push((task.round, update_id.clone()));
     }
-    tracing::info!(job = task.job, task = task.task, compute_ms, fetched, "task done");
+    tracing::info!(
+        job = task.job,
+        task = task.task,
+        compute_ms,
+        fetched,
+        "task done"
+    );
     Ok(TrainResult {
         update: update_id,
         loss: update.loss,
@@ -172,14 +195,28 @@ fn forget_old_rounds(node: &ClusterNode, job: &str, round: u32) {
 /// them too) and their cleaned copies.
 pub(crate) fn forget(node: &ClusterNode, job: &str) {
     let w = &node.inner.worker;
-    for (_, id) in w.round_blobs.lock().expect("worker lock").remove(job).unwrap_or_default() {
+    for (_, id) in w
+        .round_blobs
+        .lock()
+        .expect("worker lock")
+        .remove(job)
+        .unwrap_or_default()
+    {
         node.inner.store.remove(&id);
     }
-    let shards = w.shards.lock().expect("worker lock").remove(job).unwrap_or_default();
+    let shards = w
+        .shards
+        .lock()
+        .expect("worker lock")
+        .remove(job)
+        .unwrap_or_default();
     for id in &shards {
         node.inner.store.release(id);
         if !node.inner.store.has(id) {
-            w.cleaned.lock().expect("worker lock").retain(|k, _| !k.starts_with(id.as_str()));
+            w.cleaned
+                .lock()
+                .expect("worker lock")
+                .retain(|k, _| !k.starts_with(id.as_str()));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The composed libp2p behaviour.
 
+use crate::wire::{FrameCodec, RPC_PROTOCOL};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use crate::wire::{FrameCodec, RPC_PROTOCOL};
 use libp2p::{gossipsub, identify, identity, kad, mdns, ping, request_response};
 use std::time::Duration;
 

@@ -6,9 +6,9 @@ use crate::status::NodeStatus;
 use crate::wire::Frame;
 use crate::NetError;
 use futures::StreamExt;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::{gossipsub, identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -280,7 +280,9 @@ impl EventLoop {
             Command::SetStatus(s) => self.status = *s,
             Command::Request(peer, frame, reply) => {
                 if peer == *self.swarm.local_peer_id() {
-                    let _ = reply.send(Err(NetError::Request("a node does not send requests to itself".into())));
+                    let _ = reply.send(Err(NetError::Request(
+                        "a node does not send requests to itself".into(),
+                    )));
                     return;
                 }
                 let id = self.swarm.behaviour_mut().rpc.send_request(&peer, frame);
@@ -288,7 +290,13 @@ impl EventLoop {
             }
             Command::Reply(id, frame) => {
                 if let Some(ch) = self.inbound.remove(&id) {
-                    if self.swarm.behaviour_mut().rpc.send_response(ch, frame).is_err() {
+                    if self
+                        .swarm
+                        .behaviour_mut()
+                        .rpc
+                        .send_response(ch, frame)
+                        .is_err()
+                    {
                         tracing::debug!(id, "reply: the requester is gone");
                     }
                 }
@@ -363,7 +371,10 @@ impl EventLoop {
         match ev {
             Event::Message {
                 peer,
-                message: Message::Request { request, channel, .. },
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => {
                 self.next_inbound += 1;
@@ -371,20 +382,35 @@ impl EventLoop {
                 self.inbound.insert(id, channel);
                 let _ = self
                     .events
-                    .send(NetEvent::Request { peer, id, frame: request })
+                    .send(NetEvent::Request {
+                        peer,
+                        id,
+                        frame: request,
+                    })
                     .await;
             }
             Event::Message {
-                message: Message::Response { request_id, response },
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
                 ..
             } => {
                 if let Some(tx) = self.outbound.remove(&request_id) {
                     let _ = tx.send(Ok(response));
                 }
             }
-            Event::OutboundFailure { peer, request_id, error, .. } => {
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 if let Some(tx) = self.outbound.remove(&request_id) {
-                    let _ = tx.send(Err(NetError::Request(format!("request to {peer}: {error}"))));
+                    let _ = tx.send(Err(NetError::Request(format!(
+                        "request to {peer}: {error}"
+                    ))));
                 }
             }
             Event::InboundFailure { peer, error, .. } => {

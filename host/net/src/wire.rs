@@ -29,7 +29,10 @@ pub struct Frame {
 impl Frame {
     /// A frame without a body.
     pub fn head(head: Vec<u8>) -> Self {
-        Self { head, body: Vec::new() }
+        Self {
+            head,
+            body: Vec::new(),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ impl Frame {
 #[derive(Debug, Clone, Default)]
 pub struct FrameCodec;
 
-async fn read_part<T: AsyncRead + Unpin>(io: &mut T, limit: usize, what: &str) -> io::Result<Vec<u8>> {
+async fn read_part<T: AsyncRead + Unpin>(
+    io: &mut T,
+    limit: usize,
+    what: &str,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_le_bytes(len) as usize;
@@ -95,14 +102,24 @@ impl libp2p::request_response::Codec for FrameCodec {
         read_frame(io).await
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Frame) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Frame,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, req).await
     }
 
-    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, res: Frame) -> io::Result<()>
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Frame,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {

@@ -106,21 +106,33 @@ async fn main() -> anyhow::Result<()> {
     }
     let listen: Multiaddr = match (args.listen, &file.listen) {
         (Some(a), _) => a,
-        (None, Some(s)) => s.parse().with_context(|| format!("config `listen` = `{s}`"))?,
+        (None, Some(s)) => s
+            .parse()
+            .with_context(|| format!("config `listen` = `{s}`"))?,
         (None, None) => "/ip4/0.0.0.0/tcp/0".parse().expect("valid"),
     };
     let mut bootstrap = args.bootstrap;
     for s in file.bootstrap.unwrap_or_default() {
-        bootstrap.push(s.parse().with_context(|| format!("config `bootstrap` entry `{s}`"))?);
+        bootstrap.push(
+            s.parse()
+                .with_context(|| format!("config `bootstrap` entry `{s}`"))?,
+        );
     }
     let grpc: std::net::SocketAddr = match (args.grpc, &file.grpc) {
         (Some(a), _) => a,
-        (None, Some(s)) => s.parse().with_context(|| format!("config `grpc` = `{s}`"))?,
+        (None, Some(s)) => s
+            .parse()
+            .with_context(|| format!("config `grpc` = `{s}`"))?,
         (None, None) => "127.0.0.1:7070".parse().expect("valid"),
     };
     let mut labels = file.labels.unwrap_or_default();
     labels.extend(args.label);
-    let heartbeat = Duration::from_millis(args.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(2000).max(50));
+    let heartbeat = Duration::from_millis(
+        args.heartbeat_ms
+            .or(file.heartbeat_ms)
+            .unwrap_or(2000)
+            .max(50),
+    );
     let data_dir = args.data_dir.or(file.data_dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let status = NodeStatus {
@@ -165,7 +177,10 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             peer_timeout: heartbeat * 5,
             corrupt_chunks: args.corrupt_chunks,
-            max_plugin_bytes: args.max_plugin_bytes.or(file.max_plugin_bytes).unwrap_or(infra_cluster::plugins::MAX_PLUGIN_BYTES),
+            max_plugin_bytes: args
+                .max_plugin_bytes
+                .or(file.max_plugin_bytes)
+                .unwrap_or(infra_cluster::plugins::MAX_PLUGIN_BYTES),
         },
     )?;
     let (listener, grpc_addr) = infra_api::bind(grpc).await?;

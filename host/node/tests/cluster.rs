@@ -14,7 +14,11 @@ use std::process::Command;
 /// The `infra` CLI, built beside `infra-host` by the workspace test command.
 fn infra_cli() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_BIN_EXE_infra-host")).with_file_name("infra");
-    assert!(p.exists(), "{} is missing: run the workspace tests (`cargo xtask test`)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run the workspace tests (`cargo xtask test`)",
+        p.display()
+    );
     p
 }
 
@@ -32,7 +36,10 @@ fn one_core(data: Option<&tempfile::TempDir>, i: usize) -> Vec<String> {
 async fn submit(url: &str, spec: String) -> String {
     control(url)
         .await
-        .submit_job(req(pb::SubmitJobRequest { spec_toml: spec, data_csv: vec![] }))
+        .submit_job(req(pb::SubmitJobRequest {
+            spec_toml: spec,
+            data_csv: vec![],
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -73,8 +80,15 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("round  10: accuracy"), "per-round progress: {stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("round  10: accuracy"),
+        "per-round progress: {stdout}"
+    );
     let id = stdout
         .split_whitespace()
         .nth(1)
@@ -82,7 +96,12 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
         .to_string();
 
     let j = rt().block_on(async {
-        control(&c.url(0)).await.get_job(req(pb::GetJobRequest { id: id.clone() })).await.unwrap().into_inner()
+        control(&c.url(0))
+            .await
+            .get_job(req(pb::GetJobRequest { id: id.clone() }))
+            .await
+            .unwrap()
+            .into_inner()
     });
     assert_eq!(j.state, "done", "{j:?}");
     assert_eq!(j.rounds_done, 10);
@@ -96,7 +115,9 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
     );
     assert!(r.iter().all(|e| e.tasks_done == 3 && e.bytes > 0));
     // The coordinator checkpointed the job in its data folder.
-    let ckpt = data.path().join(format!("host-0/jobs/{id}/checkpoint.safetensors"));
+    let ckpt = data
+        .path()
+        .join(format!("host-0/jobs/{id}/checkpoint.safetensors"));
     assert!(ckpt.exists(), "{}", ckpt.display());
     // `infra jobs` lists it.
     let out = Command::new(infra_cli())
@@ -104,7 +125,10 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains(&id) && table.contains("done") && table.contains("10/10"), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("done") && table.contains("10/10"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -115,7 +139,10 @@ fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
     std::fs::write(&wasm, infra_builtins::find("least-loaded").unwrap().bytes).unwrap();
     // Long enough that the swap (a CLI process, an upload, every peer loading the plugin)
     // lands well before the end, even on a slow machine.
-    let spec = job_spec(&[("rounds = 10", "rounds = 100"), ("local-epochs = 3", "local-epochs = 1")]);
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 100"),
+        ("local-epochs = 3", "local-epochs = 1"),
+    ]);
     let url = c.url(1);
     let evs = rt().block_on(async {
         let id = submit(&url, spec).await;
@@ -130,24 +157,48 @@ fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
                     .args(["--host", &c.url(2), "--token", TOKEN])
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 let s = String::from_utf8_lossy(&out.stdout);
                 assert!(s.contains("on 3 peer(s)"), "{s}");
             }
         })
         .await
     });
-    let swap = evs.iter().find(|e| e.kind == "swap").expect("a swap event in the history");
-    assert!(swap.message.contains("priority") && swap.message.contains("least-loaded"), "{}", swap.message);
-    assert!(swap.round > 2, "takes effect after the round it was made in");
+    let swap = evs
+        .iter()
+        .find(|e| e.kind == "swap")
+        .expect("a swap event in the history");
+    assert!(
+        swap.message.contains("priority") && swap.message.contains("least-loaded"),
+        "{}",
+        swap.message
+    );
+    assert!(
+        swap.round > 2,
+        "takes effect after the round it was made in"
+    );
     let last = evs.last().unwrap();
     assert_eq!(last.kind, "done", "{last:?}");
     assert_eq!(rounds(&evs).len(), 100, "no round lost");
     assert!(rounds(&evs).iter().any(|e| e.round > swap.round));
     rt().block_on(async {
         for i in 0..3 {
-            let ps = control(&c.url(i)).await.list_plugins(req(pb::ListPluginsRequest {})).await.unwrap().into_inner();
-            let active: Vec<_> = ps.plugins.iter().filter(|p| p.active).map(|p| p.name.as_str()).collect();
+            let ps = control(&c.url(i))
+                .await
+                .list_plugins(req(pb::ListPluginsRequest {}))
+                .await
+                .unwrap()
+                .into_inner();
+            let active: Vec<_> = ps
+                .plugins
+                .iter()
+                .filter(|p| p.active)
+                .map(|p| p.name.as_str())
+                .collect();
             assert_eq!(active, ["least-loaded"], "host {i}");
         }
     });
@@ -180,13 +231,20 @@ fn a_worker_killed_mid_job_does_not_stop_it() {
     assert!(last.accuracy >= 0.9, "{}", last.accuracy);
     let r = rounds(&evs);
     assert_eq!(r.len(), 8);
-    assert!(r.iter().all(|e| e.tasks_done == 3), "every task of every round returned");
-    assert!(r.iter().filter(|e| e.round > 2).all(|e| e.peers <= 2), "the dead peer does no work");
+    assert!(
+        r.iter().all(|e| e.tasks_done == 3),
+        "every task of every round returned"
+    );
+    assert!(
+        r.iter().filter(|e| e.round > 2).all(|e| e.peers <= 2),
+        "the dead peer does no work"
+    );
     // Its task (in flight, or placed before its heartbeats went stale) was noticed and given
     // to another peer.
     for kind in ["peer-down", "retry"] {
         assert!(
-            evs.iter().any(|e| e.kind == kind && e.message.contains(&victim)),
+            evs.iter()
+                .any(|e| e.kind == kind && e.message.contains(&victim)),
             "no {kind} event for the killed peer: {evs:#?}"
         );
     }
@@ -212,7 +270,11 @@ fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
         watch(&url, &id, |ev| {
             if ev.kind == "round" && ev.round == 1 && !stopped {
                 stopped = true;
-                assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+                assert!(Command::new("kill")
+                    .args(["-STOP", &pid])
+                    .status()
+                    .unwrap()
+                    .success());
             }
         })
         .await
@@ -224,7 +286,11 @@ fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
         .iter()
         .find(|e| e.kind == "peer-down" && e.message.contains(&victim))
         .unwrap_or_else(|| panic!("no peer-down event: {evs:#?}"));
-    assert!(down.message.contains("no heartbeat for"), "{}", down.message);
+    assert!(
+        down.message.contains("no heartbeat for"),
+        "{}",
+        down.message
+    );
     assert!(rounds(&evs).iter().all(|e| e.tasks_done == 3));
 }
 
@@ -245,7 +311,10 @@ fn a_corrupted_chunk_is_fetched_again() {
     });
     assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
     let refetched: u32 = rounds(&evs).iter().map(|e| e.refetched).sum();
-    assert_eq!(refetched, 2, "both corrupted chunks were caught and fetched again");
+    assert_eq!(
+        refetched, 2,
+        "both corrupted chunks were caught and fetched again"
+    );
 }
 
 #[test]
@@ -265,30 +334,52 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
     bytes.extend(b"copy");
     rt().block_on(async {
         let mut ctl = control(&c.url(0)).await;
-        let p = ctl.install_plugin(req(pb::InstallPluginRequest { wasm: bytes })).await.unwrap().into_inner();
+        let p = ctl
+            .install_plugin(req(pb::InstallPluginRequest { wasm: bytes }))
+            .await
+            .unwrap()
+            .into_inner();
         let err = ctl
-            .swap_plugin(req(pb::SwapPluginRequest { kind: "scheduler".into(), sha256: p.sha256.clone() }))
+            .swap_plugin(req(pb::SwapPluginRequest {
+                kind: "scheduler".into(),
+                sha256: p.sha256.clone(),
+            }))
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::FailedPrecondition);
         assert!(
-            err.message().contains("nothing was swapped") && err.message().contains("max-plugin-bytes") && err.message().contains(&c.hosts[1].peer),
+            err.message().contains("nothing was swapped")
+                && err.message().contains("max-plugin-bytes")
+                && err.message().contains(&c.hosts[1].peer),
             "{}",
             err.message()
         );
         for i in 0..2 {
-            let ps = control(&c.url(i)).await.list_plugins(req(pb::ListPluginsRequest {})).await.unwrap().into_inner();
-            assert!(ps.plugins.iter().all(|p| !p.active), "host {i} switched: {ps:?}");
+            let ps = control(&c.url(i))
+                .await
+                .list_plugins(req(pb::ListPluginsRequest {}))
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(
+                ps.plugins.iter().all(|p| !p.active),
+                "host {i} switched: {ps:?}"
+            );
         }
         // A broken upload is refused with the reason.
         let err = ctl
-            .install_plugin(req(pb::InstallPluginRequest { wasm: b"\0asm garbage".to_vec() }))
+            .install_plugin(req(pb::InstallPluginRequest {
+                wasm: b"\0asm garbage".to_vec(),
+            }))
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
         // So is a broken job, naming the field.
         let err = ctl
-            .submit_job(req(pb::SubmitJobRequest { spec_toml: job_spec(&[("rounds = 10", "rounds = 0")]), data_csv: vec![] }))
+            .submit_job(req(pb::SubmitJobRequest {
+                spec_toml: job_spec(&[("rounds = 10", "rounds = 0")]),
+                data_csv: vec![],
+            }))
             .await
             .unwrap_err();
         assert!(err.message().contains("rounds"), "{}", err.message());
@@ -300,7 +391,17 @@ fn infra_cluster_starts_hosts_that_see_each_other() {
     use std::io::{BufRead, BufReader};
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(infra_cli())
-        .args(["cluster", "-n", "2", "--grpc-port", "0", "--heartbeat-ms", "200", "--token", TOKEN])
+        .args([
+            "cluster",
+            "-n",
+            "2",
+            "--grpc-port",
+            "0",
+            "--heartbeat-ms",
+            "200",
+            "--token",
+            TOKEN,
+        ])
         .arg("--data-dir")
         .arg(data.path())
         .arg("--host-bin")
@@ -320,7 +421,12 @@ fn infra_cluster_starts_hosts_that_see_each_other() {
     }
     let url = url.expect("the cluster prints where its first host listens");
     let peers = rt().block_on(async {
-        control(&url).await.list_peers(req(pb::ListPeersRequest {})).await.unwrap().into_inner()
+        control(&url)
+            .await
+            .list_peers(req(pb::ListPeersRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
     });
     let _ = child.kill();
     let _ = child.wait();
@@ -342,10 +448,19 @@ fn a_task_that_misses_its_deadline_is_retried_then_the_round_fails_on_quorum() {
     });
     let last = evs.last().unwrap();
     assert_eq!(last.kind, "failed", "{evs:#?}");
-    assert!(last.message.contains("round 1 failed") && last.message.contains("quorum"), "{}", last.message);
+    assert!(
+        last.message.contains("round 1 failed") && last.message.contains("quorum"),
+        "{}",
+        last.message
+    );
     let retries: Vec<_> = evs.iter().filter(|e| e.kind == "retry").collect();
     assert!(retries.len() >= 3, "{evs:#?}");
-    assert!(retries.iter().all(|e| e.message.contains("missed the task deadline of 1s")), "{retries:#?}");
+    assert!(
+        retries
+            .iter()
+            .all(|e| e.message.contains("missed the task deadline of 1s")),
+        "{retries:#?}"
+    );
 }
 
 #[test]
@@ -361,7 +476,11 @@ fn a_cancelled_job_stops_and_says_so() {
                 // From another thread: this one is busy streaming.
                 std::thread::spawn(move || {
                     rt().block_on(async {
-                        control(&url).await.cancel_job(req(pb::CancelJobRequest { id })).await.unwrap();
+                        control(&url)
+                            .await
+                            .cancel_job(req(pb::CancelJobRequest { id }))
+                            .await
+                            .unwrap();
                     })
                 })
                 .join()
@@ -369,14 +488,25 @@ fn a_cancelled_job_stops_and_says_so() {
             }
         })
         .await;
-        let j = control(&url).await.get_job(req(pb::GetJobRequest { id })).await.unwrap().into_inner();
+        let j = control(&url)
+            .await
+            .get_job(req(pb::GetJobRequest { id }))
+            .await
+            .unwrap()
+            .into_inner();
         (evs, j.state)
     });
     assert_eq!(evs.last().unwrap().kind, "cancelled", "{evs:#?}");
     assert_eq!(state, "cancelled");
     assert!(rounds(&evs).len() < 500);
     let err = rt().block_on(async {
-        control(&url).await.get_job(req(pb::GetJobRequest { id: "no-such-job".into() })).await.unwrap_err()
+        control(&url)
+            .await
+            .get_job(req(pb::GetJobRequest {
+                id: "no-such-job".into(),
+            }))
+            .await
+            .unwrap_err()
     });
     assert_eq!(err.code(), tonic::Code::NotFound);
 }
@@ -385,13 +515,21 @@ fn a_cancelled_job_stops_and_says_so() {
 fn a_restarted_coordinator_resumes_from_its_checkpoint() {
     let data = tempfile::tempdir().unwrap();
     let mut c = Cluster::start(2, |i| one_core(Some(&data), i));
-    let spec = job_spec(&[("rounds = 10", "rounds = 12"), ("quorum = 0.66", "quorum = 1.0")]);
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 12"),
+        ("quorum = 0.66", "quorum = 1.0"),
+    ]);
     let url = c.url(0);
     let peer0 = c.hosts[0].peer.clone();
     let id = rt().block_on(async {
         let id = submit(&url, spec).await;
         // Stop watching (and kill the coordinator) once round 3 is recorded.
-        let mut s = control(&url).await.watch_job(req(pb::WatchJobRequest { id: id.clone() })).await.unwrap().into_inner();
+        let mut s = control(&url)
+            .await
+            .watch_job(req(pb::WatchJobRequest { id: id.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
         while let Some(ev) = s.message().await.unwrap() {
             if ev.kind == "round" && ev.round == 3 {
                 break;
@@ -402,10 +540,16 @@ fn a_restarted_coordinator_resumes_from_its_checkpoint() {
     c.kill(0);
     let boot = c.hosts[1].addr.clone();
     c.spawn(0, Some(&boot), one_core(Some(&data), 0));
-    assert_eq!(c.hosts[0].peer, peer0, "the data folder keeps the host's identity");
+    assert_eq!(
+        c.hosts[0].peer, peer0,
+        "the data folder keeps the host's identity"
+    );
     let url = c.url(0);
     let evs = rt().block_on(async { watch(&url, &id, |_| {}).await });
-    let resumed = evs.iter().find(|e| e.kind == "resumed").expect("a resumed event");
+    let resumed = evs
+        .iter()
+        .find(|e| e.kind == "resumed")
+        .expect("a resumed event");
     assert!(resumed.round >= 4, "{resumed:?}");
     let r = rounds(&evs);
     let numbers: Vec<u32> = r.iter().map(|e| e.round).collect();

@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 #[test]
 fn three_peers_see_each_other_through_one_bootstrap_address() {
     let c = Cluster::start(3, |i| {
-        vec!["--tier".into(), if i == 2 { "edge" } else { "server" }.into()]
+        vec![
+            "--tier".into(),
+            if i == 2 { "edge" } else { "server" }.into(),
+        ]
     });
     let addr = &c.hosts[0].addr;
     assert!(
@@ -46,7 +49,11 @@ fn three_peers_see_each_other_through_one_bootstrap_address() {
             .submit_job(infra_api::pb::SubmitJobRequest::default())
             .await
             .unwrap_err();
-        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "jobs are guarded too");
+        assert_eq!(
+            refused.code(),
+            tonic::Code::Unauthenticated,
+            "jobs are guarded too"
+        );
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
         let refused = health
             .check(tonic_health::pb::HealthCheckRequest::default())

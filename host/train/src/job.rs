@@ -259,7 +259,9 @@ impl JobSpec {
             ));
         }
         if self.cluster.task_deadline_secs == 0 || self.cluster.max_attempts == 0 {
-            return Err("`cluster.task-deadline-secs` and `cluster.max-attempts` must be at least 1".into());
+            return Err(
+                "`cluster.task-deadline-secs` and `cluster.max-attempts` must be at least 1".into(),
+            );
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
             return Err(format!(

@@ -120,7 +120,11 @@ pub struct StepSummary {
 }
 
 /// Loads a job's plugin reference: a `.wasm` path or a built-in name.
-pub fn load_plugin(runtime: &Runtime, r: &PluginRef, kind: PluginKind) -> Result<Plugin, TrainError> {
+pub fn load_plugin(
+    runtime: &Runtime,
+    r: &PluginRef,
+    kind: PluginKind,
+) -> Result<Plugin, TrainError> {
     let plugin = if r.plugin.ends_with(".wasm") {
         let p = runtime.load_file(std::path::Path::new(&r.plugin))?;
         p.expect_kind(kind)?;

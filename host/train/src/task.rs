@@ -22,10 +22,14 @@ pub struct TaskUpdate {
 pub fn load_data(job: &JobSpec, csv: Option<&str>) -> Result<Dataset, TrainError> {
     match (job.data.source.as_str(), csv) {
         ("digits", _) => Ok(Dataset::digits()),
-        (_, Some(text)) => Dataset::parse_csv(text, "<submitted data>", &job.data.label, job.data.classes),
+        (_, Some(text)) => {
+            Dataset::parse_csv(text, "<submitted data>", &job.data.label, job.data.classes)
+        }
         (_, None) => match &job.data.path {
             Some(p) => Dataset::load_csv(p, &job.data.label, job.data.classes),
-            None => Err(TrainError::Data("`data.source = \"csv\"` needs `data.path`".into())),
+            None => Err(TrainError::Data(
+                "`data.source = \"csv\"` needs `data.path`".into(),
+            )),
         },
     }
 }
@@ -164,7 +168,9 @@ mod tests {
         let d = Dataset::digits().select(&[0, 5, 9]);
         let b = d.to_bytes();
         assert_eq!(Dataset::from_bytes(&b).unwrap(), d);
-        let err = Dataset::from_bytes(&b[..b.len() - 3]).unwrap_err().to_string();
+        let err = Dataset::from_bytes(&b[..b.len() - 3])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("body bytes"), "{err}");
     }
 }

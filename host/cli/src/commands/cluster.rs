@@ -23,7 +23,10 @@ pub(crate) type Client = pb::control_client::ControlClient<
 >;
 
 impl HostArgs {
-    pub(crate) fn block_on<T>(&self, f: impl AsyncFnOnce(Client) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    pub(crate) fn block_on<T>(
+        &self,
+        f: impl AsyncFnOnce(Client) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -113,7 +116,11 @@ pub fn plugins(args: HostArgs) -> anyhow::Result<()> {
             p.name,
             p.sha256,
             p.builtin.to_string(),
-            if p.active { "yes".into() } else { String::new() },
+            if p.active {
+                "yes".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     println!("{t}");

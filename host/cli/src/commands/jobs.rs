@@ -51,7 +51,11 @@ async fn prepare(c: &mut Client, path: &Path) -> anyhow::Result<(String, Vec<u8>
         }
     }
     for r in refs {
-        if let Some(file) = r.as_str().filter(|s| s.ends_with(".wasm")).map(|s| base.join(s)) {
+        if let Some(file) = r
+            .as_str()
+            .filter(|s| s.ends_with(".wasm"))
+            .map(|s| base.join(s))
+        {
             let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
             let p = c
                 .install_plugin(pb::InstallPluginRequest { wasm })
@@ -59,7 +63,13 @@ async fn prepare(c: &mut Client, path: &Path) -> anyhow::Result<(String, Vec<u8>
                 .map_err(status)
                 .with_context(|| format!("installing {}", file.display()))?
                 .into_inner();
-            eprintln!("installed {} ({} {}) sha256:{}", file.display(), p.kind, p.name, p.sha256);
+            eprintln!(
+                "installed {} ({} {}) sha256:{}",
+                file.display(),
+                p.kind,
+                p.name,
+                p.sha256
+            );
             *r = toml::Value::String(format!("sha256:{}", p.sha256));
         }
     }
@@ -82,7 +92,10 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<()> {
     args.host.block_on(async |mut c| {
         let (spec_toml, data_csv) = prepare(&mut c, &path).await?;
         let job = c
-            .submit_job(pb::SubmitJobRequest { spec_toml, data_csv })
+            .submit_job(pb::SubmitJobRequest {
+                spec_toml,
+                data_csv,
+            })
             .await
             .map_err(status)?
             .into_inner();
@@ -120,7 +133,12 @@ async fn follow(c: &mut Client, job: &pb::Job) -> anyhow::Result<()> {
                 bar.set_position(ev.round as u64);
                 bar.set_message(format!(
                     "accuracy {:.3}  loss {:.3}  {:.2}s  tasks {}/{}  overhead {:.0}%",
-                    ev.accuracy, ev.loss, ev.seconds, ev.tasks_done, ev.tasks_total, ev.overhead * 100.0
+                    ev.accuracy,
+                    ev.loss,
+                    ev.seconds,
+                    ev.tasks_done,
+                    ev.tasks_total,
+                    ev.overhead * 100.0
                 ));
                 say(format!(
                     "round {:>3}: accuracy {:.4}, loss {:.4}, {:.2}s, {}/{} tasks, {} bytes moved, overhead {:.1}%",
@@ -131,28 +149,53 @@ async fn follow(c: &mut Client, job: &pb::Job) -> anyhow::Result<()> {
                 end = Some(ev);
                 break;
             }
-            _ => say(format!("round {:>3}: {}: {}", ev.round, ev.kind, ev.message)),
+            _ => say(format!(
+                "round {:>3}: {}: {}",
+                ev.round, ev.kind, ev.message
+            )),
         }
     }
     bar.finish_and_clear();
     match end {
         Some(ev) if ev.kind == "done" => {
-            println!("{} done: accuracy {:.4} after {} rounds", job.id, ev.accuracy, ev.round);
+            println!(
+                "{} done: accuracy {:.4} after {} rounds",
+                job.id, ev.accuracy, ev.round
+            );
             Ok(())
         }
         Some(ev) => anyhow::bail!("{} {}: {}", job.id, ev.kind, ev.message),
-        None => anyhow::bail!("{}: the host stopped the event stream before the job ended", job.id),
+        None => anyhow::bail!(
+            "{}: the host stopped the event stream before the job ended",
+            job.id
+        ),
     }
 }
 
 /// `infra jobs`.
 pub fn jobs(args: HostArgs) -> anyhow::Result<()> {
     let resp = args.block_on(async |mut c| {
-        Ok(c.list_jobs(pb::ListJobsRequest {}).await.map_err(status)?.into_inner())
+        Ok(c.list_jobs(pb::ListJobsRequest {})
+            .await
+            .map_err(status)?
+            .into_inner())
     })?;
-    let mut t = super::table(&["job", "state", "rounds", "accuracy", "scheduler", "aggregator", "error"]);
+    let mut t = super::table(&[
+        "job",
+        "state",
+        "rounds",
+        "accuracy",
+        "scheduler",
+        "aggregator",
+        "error",
+    ]);
     for j in resp.jobs {
-        let short = |k: &str| j.plugins.get(k).map(|v| v.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
+        let short = |k: &str| {
+            j.plugins
+                .get(k)
+                .map(|v| v.split(' ').next().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
         t.add_row(vec![
             j.id.clone(),
             j.state.clone(),
@@ -171,7 +214,10 @@ pub fn jobs(args: HostArgs) -> anyhow::Result<()> {
 pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
     let id = args.id.clone();
     let j = args.host.block_on(async |mut c| {
-        Ok(c.get_job(pb::GetJobRequest { id }).await.map_err(status)?.into_inner())
+        Ok(c.get_job(pb::GetJobRequest { id })
+            .await
+            .map_err(status)?
+            .into_inner())
     })?;
     println!(
         "{} ({}): {}, round {}/{}, accuracy {:.4}{}",
@@ -181,17 +227,35 @@ pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
         j.rounds_done,
         j.rounds,
         j.accuracy,
-        if j.error.is_empty() { String::new() } else { format!(", error: {}", j.error) }
+        if j.error.is_empty() {
+            String::new()
+        } else {
+            format!(", error: {}", j.error)
+        }
     );
-    let mut t = super::table(&["#", "event", "round", "accuracy", "seconds", "tasks", "detail"]);
+    let mut t = super::table(&[
+        "#", "event", "round", "accuracy", "seconds", "tasks", "detail",
+    ]);
     for e in j.events {
         t.add_row(vec![
             e.seq.to_string(),
             e.kind.clone(),
             e.round.to_string(),
-            if e.kind == "round" { format!("{:.4}", e.accuracy) } else { String::new() },
-            if e.kind == "round" { format!("{:.2}", e.seconds) } else { String::new() },
-            if e.kind == "round" { format!("{}/{}", e.tasks_done, e.tasks_total) } else { String::new() },
+            if e.kind == "round" {
+                format!("{:.4}", e.accuracy)
+            } else {
+                String::new()
+            },
+            if e.kind == "round" {
+                format!("{:.2}", e.seconds)
+            } else {
+                String::new()
+            },
+            if e.kind == "round" {
+                format!("{}/{}", e.tasks_done, e.tasks_total)
+            } else {
+                String::new()
+            },
             e.message,
         ]);
     }
@@ -203,9 +267,15 @@ pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
 pub fn cancel(args: JobIdArgs) -> anyhow::Result<()> {
     let id = args.id.clone();
     let j = args.host.block_on(async |mut c| {
-        Ok(c.cancel_job(pb::CancelJobRequest { id }).await.map_err(status)?.into_inner())
+        Ok(c.cancel_job(pb::CancelJobRequest { id })
+            .await
+            .map_err(status)?
+            .into_inner())
     })?;
-    println!("{}: cancel requested (stops at the next task or round boundary)", j.id);
+    println!(
+        "{}: cancel requested (stops at the next task or round boundary)",
+        j.id
+    );
     Ok(())
 }
 
@@ -224,14 +294,26 @@ pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
             anyhow::bail!("{} is a {} plugin, not a {kind}", file.display(), p.kind);
         }
         if p.sha256 != local_sha {
-            anyhow::bail!("the host installed sha256:{} but {} is sha256:{local_sha}", p.sha256, file.display());
+            anyhow::bail!(
+                "the host installed sha256:{} but {} is sha256:{local_sha}",
+                p.sha256,
+                file.display()
+            );
         }
         let out = c
-            .swap_plugin(pb::SwapPluginRequest { kind: kind.clone(), sha256: p.sha256.clone() })
+            .swap_plugin(pb::SwapPluginRequest {
+                kind: kind.clone(),
+                sha256: p.sha256.clone(),
+            })
             .await
             .map_err(status)?
             .into_inner();
-        println!("{kind} is now {} sha256:{} on {} peer(s)", p.name, p.sha256, out.peers.iter().filter(|o| o.ok).count());
+        println!(
+            "{kind} is now {} sha256:{} on {} peer(s)",
+            p.name,
+            p.sha256,
+            out.peers.iter().filter(|o| o.ok).count()
+        );
         let mut t = super::table(&["peer", "swapped", "error"]);
         for o in &out.peers {
             t.add_row(vec![o.peer_id.clone(), o.ok.to_string(), o.error.clone()]);

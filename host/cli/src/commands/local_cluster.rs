@@ -61,7 +61,11 @@ impl ClusterArgs {
             Some(b) => b,
             None => {
                 let beside = std::env::current_exe()?.with_file_name("infra-host");
-                if beside.exists() { beside } else { PathBuf::from("infra-host") }
+                if beside.exists() {
+                    beside
+                } else {
+                    PathBuf::from("infra-host")
+                }
             }
         };
         let token = match self.token {
@@ -101,9 +105,12 @@ impl ClusterArgs {
                     Ok(())
                 });
             }
-            let mut child = cmd
-                .spawn()
-                .with_context(|| format!("starting {} (build it with `cargo build --release -p infra-host`)", bin.display()))?;
+            let mut child = cmd.spawn().with_context(|| {
+                format!(
+                    "starting {} (build it with `cargo build --release -p infra-host`)",
+                    bin.display()
+                )
+            })?;
             let out = child.stdout.take().expect("piped");
             hosts.0.push(child);
             let tx = tx.clone();
@@ -117,9 +124,14 @@ impl ClusterArgs {
             let (mut peer, mut grpc) = (None, None);
             while peer.is_none() || grpc.is_none() || (i == 0 && bootstrap.is_none()) {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let (j, v) = rx.recv_timeout(left).context("host did not start in time")?;
+                let (j, v) = rx
+                    .recv_timeout(left)
+                    .context("host did not start in time")?;
                 if v["event"] == "peer" {
-                    heard.entry(j).or_default().insert(v["peer"].as_str().unwrap_or("").into());
+                    heard
+                        .entry(j)
+                        .or_default()
+                        .insert(v["peer"].as_str().unwrap_or("").into());
                 }
                 if j != i {
                     continue;
@@ -140,7 +152,10 @@ impl ClusterArgs {
                 .recv_timeout(left)
                 .context("the hosts did not all see each other in time")?;
             if v["event"] == "peer" {
-                heard.entry(i).or_default().insert(v["peer"].as_str().unwrap_or("").into());
+                heard
+                    .entry(i)
+                    .or_default()
+                    .insert(v["peer"].as_str().unwrap_or("").into());
             }
         }
         std::thread::spawn(move || for _ in rx {});
@@ -150,7 +165,10 @@ impl ClusterArgs {
         }
         println!("{t}");
         println!("{} hosts see each other. In another shell:", self.peers);
-        println!("  export INFRA_HOST=http://{} INFRA_TOKEN={token}", info[0].1);
+        println!(
+            "  export INFRA_HOST=http://{} INFRA_TOKEN={token}",
+            info[0].1
+        );
         println!("  infra peers; infra submit examples/digits-cluster.toml --watch");
         println!("Ctrl-C stops the cluster.");
         for c in &mut hosts.0 {

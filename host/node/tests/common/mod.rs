@@ -142,9 +142,10 @@ impl Cluster {
         loop {
             let ids: Vec<String> = self.hosts.iter().map(|h| h.peer.clone()).collect();
             let done = (0..ids.len()).all(|i| {
-                ids.iter().enumerate().filter(|(j, _)| *j != i).all(|(_, p)| {
-                    self.seen.get(&i).is_some_and(|s| s.contains(p))
-                })
+                ids.iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .all(|(_, p)| self.seen.get(&i).is_some_and(|s| s.contains(p)))
             });
             if done {
                 return;
@@ -166,7 +167,8 @@ impl Cluster {
 /// A request carrying `authorization: <auth>`.
 pub fn authed<T>(msg: T, auth: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert("authorization", auth.parse().unwrap());
+    r.metadata_mut()
+        .insert("authorization", auth.parse().unwrap());
     r
 }
 
