@@ -62,6 +62,17 @@ async fn watch(url: &str, id: &str, mut on: impl FnMut(&pb::JobEvent)) -> Vec<pb
     all
 }
 
+/// A built-in plus a custom section: a valid component that no host has yet (its sha256 is
+/// no built-in's).
+fn fresh_copy(builtin: &str) -> Vec<u8> {
+    let mut bytes = infra_builtins::find(builtin).unwrap().bytes.to_vec();
+    let name = b"infra-test";
+    bytes.extend([0u8, (1 + name.len() + 4) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.extend(b"copy");
+    bytes
+}
+
 fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
     evs.iter().filter(|e| e.kind == "round").collect()
 }
@@ -128,6 +139,69 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
     assert!(
         table.contains(&id) && table.contains("done") && table.contains("10/10"),
         "{table}"
+    );
+}
+
+#[test]
+fn submit_uploads_the_jobs_wasm_plugins_and_csv_data() {
+    // A cleaner no host has: the workers must fetch it from the coordinator by its sha256.
+    let c = Cluster::start(2, |i| one_core(None, i));
+    let dir = tempfile::tempdir().unwrap();
+    let cleaner = fresh_copy("dedup");
+    std::fs::write(dir.path().join("my-dedup.wasm"), &cleaner).unwrap();
+    std::fs::write(dir.path().join("rows.csv"), infra_train::data::DIGITS_CSV).unwrap();
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 4"),
+        (
+            "source = \"digits\"",
+            "source = \"csv\"\npath = \"rows.csv\"",
+        ),
+        ("plugin = \"dedup\"", "plugin = \"my-dedup.wasm\""),
+    ]);
+    let job = dir.path().join("job.toml");
+    std::fs::write(&job, spec).unwrap();
+    let out = Command::new(infra_cli())
+        .arg("submit")
+        .arg(&job)
+        .arg("--watch")
+        .args(["--host", &c.url(0), "--token", TOKEN])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+    let j = rt().block_on(async {
+        control(&c.url(0))
+            .await
+            .get_job(req(pb::GetJobRequest { id }))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert_eq!(j.state, "done", "{j:?}");
+    assert!(j.accuracy >= 0.9, "{}", j.accuracy);
+    let sha = infra_runtime::sha256_hex(&cleaner);
+    assert_eq!(j.plugins["cleaner.1"], format!("dedup sha256:{sha}"));
+    assert!(
+        rounds(&j.events).iter().any(|e| e.peers == 2),
+        "the other host trained too"
+    );
+    // The worker installed the cleaner it fetched.
+    let ps = rt().block_on(async {
+        control(&c.url(1))
+            .await
+            .list_plugins(req(pb::ListPluginsRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    assert!(
+        ps.plugins.iter().any(|p| p.sha256 == sha && !p.builtin),
+        "{ps:?}"
     );
 }
 
@@ -326,12 +400,7 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             vec![]
         }
     });
-    // The built-in fifo plus a custom section: a valid component that no host has yet.
-    let mut bytes = infra_builtins::find("fifo").unwrap().bytes.to_vec();
-    let name = b"infra-test";
-    bytes.extend([0u8, (1 + name.len() + 4) as u8, name.len() as u8]);
-    bytes.extend(name);
-    bytes.extend(b"copy");
+    let bytes = fresh_copy("fifo");
     rt().block_on(async {
         let mut ctl = control(&c.url(0)).await;
         let p = ctl
