@@ -14,6 +14,18 @@ use std::sync::Mutex;
 /// Prefix of a job's plugin reference that names an installed plugin by content.
 pub const SHA_PREFIX: &str = "sha256:";
 
+/// sha256 of every built-in, computed once.
+fn builtin_shas() -> &'static [(String, &'static infra_builtins::Builtin)] {
+    static SHAS: std::sync::OnceLock<Vec<(String, &'static infra_builtins::Builtin)>> =
+        std::sync::OnceLock::new();
+    SHAS.get_or_init(|| {
+        infra_builtins::BUILTINS
+            .iter()
+            .map(|b| (infra_runtime::sha256_hex(b.bytes), b))
+            .collect()
+    })
+}
+
 /// Default largest plugin a node installs.
 pub const MAX_PLUGIN_BYTES: usize = 64 * 1024 * 1024;
 
@@ -127,9 +139,7 @@ impl ClusterPlugins {
         if let Some(p) = self.installed(sha256) {
             return Some(p);
         }
-        let b = infra_builtins::BUILTINS
-            .iter()
-            .find(|b| infra_runtime::sha256_hex(b.bytes) == sha256)?;
+        let b = builtin_shas().iter().find(|(sha, _)| sha == sha256)?.1;
         self.runtime.load(b.bytes).ok()
     }
 

@@ -32,6 +32,30 @@ fn one_core(data: Option<&tempfile::TempDir>, i: usize) -> Vec<String> {
     a
 }
 
+/// `infra submit JOB --watch` against `url`; asserts it succeeded and returns its stdout and
+/// the job id (from its first line, `submitted <id> ...`).
+fn submit_with_cli(url: &str, job: &std::path::Path) -> (String, String) {
+    let out = Command::new(infra_cli())
+        .arg("submit")
+        .arg(job)
+        .arg("--watch")
+        .args(["--host", url, "--token", TOKEN])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("`submitted <id>`")
+        .to_string();
+    (stdout, id)
+}
+
 /// Submits `spec` to `url` and returns the job id.
 async fn submit(url: &str, spec: String) -> String {
     control(url)
@@ -83,28 +107,11 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
     let c = Cluster::start(3, |i| one_core(Some(&data), i));
     let job = data.path().join("job.toml");
     std::fs::write(&job, job_spec(&[])).unwrap();
-    let out = Command::new(infra_cli())
-        .arg("submit")
-        .arg(&job)
-        .arg("--watch")
-        .args(["--host", &c.url(0), "--token", TOKEN])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, id) = submit_with_cli(&c.url(0), &job);
     assert!(
         stdout.contains("round  10: accuracy"),
         "per-round progress: {stdout}"
     );
-    let id = stdout
-        .split_whitespace()
-        .nth(1)
-        .expect("`submitted <id>`")
-        .to_string();
 
     let j = rt().block_on(async {
         control(&c.url(0))
@@ -160,20 +167,7 @@ fn submit_uploads_the_jobs_wasm_plugins_and_csv_data() {
     ]);
     let job = dir.path().join("job.toml");
     std::fs::write(&job, spec).unwrap();
-    let out = Command::new(infra_cli())
-        .arg("submit")
-        .arg(&job)
-        .arg("--watch")
-        .args(["--host", &c.url(0), "--token", TOKEN])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+    let (_, id) = submit_with_cli(&c.url(0), &job);
     let j = rt().block_on(async {
         control(&c.url(0))
             .await
