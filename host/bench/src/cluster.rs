@@ -14,21 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn status(cpu_millis: u32) -> NodeStatus {
-    NodeStatus {
-        tier: "server".into(),
-        labels: BTreeMap::new(),
-        cpu_millis,
-        memory_mib: 4096,
-        gpus: 0,
-        used_cpu_millis: 0,
-        used_memory_mib: 0,
-        used_gpus: 0,
-        tasks: 0,
-        job_tasks: BTreeMap::new(),
-        load: 0.0,
-        plugins: BTreeMap::new(),
-        sent_at_ms: 0,
-    }
+    NodeStatus::offering("server", BTreeMap::new(), cpu_millis, 4096, 0)
 }
 
 fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration) -> NetConfig {

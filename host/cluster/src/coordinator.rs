@@ -39,7 +39,7 @@ pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, cs
         peers: HashSet::new(),
     };
     let outcome = drive(&node, &job, &spec, csv, &mut held).await;
-    release(&node, &job.snapshot().id, held).await;
+    release(&node, job.id(), held).await;
     match outcome {
         Ok(Outcome::Done) => {
             let r = job.snapshot();
@@ -62,7 +62,7 @@ pub(crate) async fn run(node: ClusterNode, job: Arc<JobHandle>, spec: String, cs
         }
         Err(e) => {
             let msg = e.to_string();
-            tracing::error!(job = job.snapshot().id, "job failed: {msg}");
+            tracing::error!(job = job.id(), "job failed: {msg}");
             job.update(|r| {
                 r.state = JobState::Failed;
                 r.error = Some(msg.clone());
@@ -268,7 +268,7 @@ async fn drive(
     let mut holders: Vec<Option<PeerId>> = vec![None; prepared.shards.len()];
     // Peers marked down, and when: left out until a heartbeat newer than the mark arrives.
     let mut down: HashMap<PeerId, Instant> = HashMap::new();
-    let job_id = job.snapshot().id;
+    let job_id = job.id().to_string();
     let demand = Resources {
         cpu_millis: MILLIS_PER_THREAD * spec.threads as u32,
         memory_mib: TASK_MEMORY_MIB,
@@ -294,7 +294,7 @@ async fn drive(
                 .iter()
                 .map(|&(s, attempts)| Task {
                     id: format!("r{round}-shard{s}"),
-                    job: job.snapshot().id,
+                    job: job.id().to_string(),
                     priority: 0,
                     demand,
                     est_duration_ms: 0,
@@ -335,7 +335,7 @@ async fn drive(
                 let (s, attempts) = pending[i];
                 let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
                 let task = TrainTask {
-                    job: job.snapshot().id,
+                    job: job.id().to_string(),
                     round,
                     task: a.task_id.clone(),
                     spec: spec_text.to_string(),
@@ -443,7 +443,7 @@ async fn drive(
         let (spec_c, test_c, params, ckpt_c) =
             (spec.clone(), test.clone(), global.clone(), ckpt.clone());
         let mut meta = checkpoint::Metadata::new();
-        meta.insert("job".into(), job.snapshot().id);
+        meta.insert("job".into(), job.id().to_string());
         meta.insert("round".into(), round.to_string());
         for (k, v) in job.snapshot().plugins {
             meta.insert(format!("plugin.{k}"), v);

@@ -114,6 +114,7 @@ pub struct JobRecord {
 
 /// A job and its live event stream.
 pub struct JobHandle {
+    id: String,
     record: Mutex<JobRecord>,
     events: broadcast::Sender<JobEvent>,
     cancel: AtomicBool,
@@ -123,11 +124,17 @@ pub struct JobHandle {
 impl JobHandle {
     fn new(record: JobRecord, dir: Option<PathBuf>) -> Arc<Self> {
         Arc::new(Self {
+            id: record.id.clone(),
             record: Mutex::new(record),
             events: broadcast::channel(1024).0,
             cancel: AtomicBool::new(false),
             dir,
         })
+    }
+
+    /// The job's id (without copying its record).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The job's folder on disk, if the host keeps one.

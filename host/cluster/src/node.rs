@@ -111,7 +111,7 @@ impl ClusterNode {
     /// Resumes the jobs a previous run of this host left running.
     pub fn resume_jobs(&self) {
         for u in self.inner.jobs.load() {
-            tracing::info!(job = u.handle.snapshot().id, "resuming");
+            tracing::info!(job = u.handle.id(), "resuming");
             tokio::spawn(coordinator::run(self.clone(), u.handle, u.spec, u.csv));
         }
     }

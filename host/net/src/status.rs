@@ -46,6 +46,31 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// A node offering these resources, nothing in use yet.
+    pub fn offering(
+        tier: &str,
+        labels: BTreeMap<String, String>,
+        cpu_millis: u32,
+        memory_mib: u64,
+        gpus: u32,
+    ) -> Self {
+        Self {
+            tier: tier.into(),
+            labels,
+            cpu_millis,
+            memory_mib,
+            gpus,
+            used_cpu_millis: 0,
+            used_memory_mib: 0,
+            used_gpus: 0,
+            tasks: 0,
+            job_tasks: BTreeMap::new(),
+            load: 0.0,
+            plugins: BTreeMap::new(),
+            sent_at_ms: 0,
+        }
+    }
+
     /// Decodes a status from a peer, refusing oversized or malformed ones.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() > MAX_STATUS_BYTES {

@@ -135,21 +135,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let data_dir = args.data_dir.or(file.data_dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    let status = NodeStatus {
-        tier,
-        labels: labels.into_iter().collect::<BTreeMap<_, _>>(),
-        cpu_millis: args.cpu_millis.or(file.cpu_millis).unwrap_or(cores * 1000),
-        memory_mib: args.memory_mib.or(file.memory_mib).unwrap_or(4096),
-        gpus: args.gpus.or(file.gpus).unwrap_or(0),
-        used_cpu_millis: 0,
-        used_memory_mib: 0,
-        used_gpus: 0,
-        tasks: 0,
-        job_tasks: BTreeMap::new(),
-        load: 0.0,
-        plugins: BTreeMap::new(),
-        sent_at_ms: 0,
-    };
+    let status = NodeStatus::offering(
+        &tier,
+        labels.into_iter().collect::<BTreeMap<_, _>>(),
+        args.cpu_millis.or(file.cpu_millis).unwrap_or(cores * 1000),
+        args.memory_mib.or(file.memory_mib).unwrap_or(4096),
+        args.gpus.or(file.gpus).unwrap_or(0),
+    );
     let net_config = NetConfig {
         listen,
         bootstrap,
