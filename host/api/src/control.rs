@@ -87,9 +87,11 @@ impl pb::control_server::Control for ControlService {
         _: Request<pb::ListPeersRequest>,
     ) -> Result<Response<pb::ListPeersResponse>, Status> {
         let peers = self.node.peers().await.map_err(status)?;
+        let links = self.node.links();
         let peers = peers
             .into_iter()
             .map(|p| pb::Peer {
+                bandwidth_bytes_per_s: links.bandwidth(&p.peer).unwrap_or(0.0),
                 peer_id: p.peer.to_string(),
                 tier: p.status.tier,
                 labels: p.status.labels.into_iter().collect(),

@@ -10,10 +10,10 @@
 //! new aggregator from the next aggregation; each is written into the job's history.
 
 use crate::jobs::{JobEvent, JobHandle, JobState};
-use crate::messages::{Request, Response, TrainResult, TrainTask};
+use crate::messages::{Request, Response, TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::transfer;
-use crate::worker::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
+use crate::worker::{Weights, MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use crate::ClusterError;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
@@ -171,7 +171,7 @@ impl Swappable {
 
 async fn drive(
     node: &ClusterNode,
-    job: &JobHandle,
+    job: &Arc<JobHandle>,
     spec_text: &str,
     csv: Option<String>,
     held: &mut Held,
@@ -237,7 +237,7 @@ async fn drive(
     let done_before = job.snapshot().rounds_done;
     let (spec_c, ckpt_c) = (spec.clone(), ckpt.clone());
     let (width, classes) = (prepared.width, prepared.classes);
-    let mut global: Vec<f32> = blocking(move || {
+    let mut global: Arc<Vec<f32>> = blocking(move || {
         tch::manual_seed(spec_c.seed as i64);
         let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
         let mut m = Model::new(&spec_c.model, width, classes, device)?;
@@ -246,7 +246,7 @@ async fn drive(
                 checkpoint::load(&mut m, &p)?;
             }
         }
-        Ok(m.flat())
+        Ok(Arc::new(m.flat()))
     })
     .await?;
     let first = if done_before > 0 {
@@ -274,12 +274,24 @@ async fn drive(
         memory_mib: TASK_MEMORY_MIB,
         gpus: 0,
     };
+    // The evaluation and checkpoint of round r run beside round r + 1's tasks (they only need
+    // r's model); they finish in order, and every exit waits for the one in flight.
+    let mut finishing: Option<Finishing> = None;
+    let outcome: Result<Outcome, ClusterError> = async {
     for round in first..=spec.rounds {
         if job.cancelled() {
             return Ok(Outcome::Cancelled);
         }
         let round_started = Instant::now();
-        let global_id = n.store.put(params_to_bytes(&global));
+        // The weights ride in each training request; a model too large for one frame goes as
+        // a blob the workers fetch.
+        let mut global_bytes = params_to_bytes(&global);
+        let global_blob = (global_bytes.len() > INLINE_MAX_BYTES)
+            .then(|| n.store.put(std::mem::take(&mut global_bytes)));
+        let weights = RoundWeights {
+            params: global.clone(),
+            inline: Arc::new(global_bytes),
+        };
         let total = prepared.shards.len();
         let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
         let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
@@ -339,13 +351,14 @@ async fn drive(
                     round,
                     task: a.task_id.clone(),
                     spec: spec_text.to_string(),
-                    global: global_id.clone(),
+                    global: global_blob.clone(),
                     shard: prepared.shards[s].clone(),
                     seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
                 };
                 let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
+                let weights = &weights;
                 async move {
-                    let r = tokio::time::timeout(deadline, run_task(node, peer, task))
+                    let r = tokio::time::timeout(deadline, run_task(node, peer, task, weights))
                         .await
                         .unwrap_or_else(|_| {
                             Err(ClusterError::Transfer(format!(
@@ -433,47 +446,22 @@ async fn drive(
             / rows.max(1) as f64;
         let compute = returned.iter().map(|r| r.2.compute_ms).fold(0.0, f64::max) / 1e3;
         drop(refs);
-        for (_, _, r, _) in &returned {
-            n.store.remove(&r.update);
+        for id in returned.iter().filter_map(|r| r.2.update.as_ref()) {
+            n.store.remove(id);
         }
-        n.store.remove(&global_id);
-        global = next;
+        if let Some(id) = &global_blob {
+            n.store.remove(id);
+        }
+        global = Arc::new(next);
 
-        // Evaluate and checkpoint.
-        let (spec_c, test_c, params, ckpt_c) =
-            (spec.clone(), test.clone(), global.clone(), ckpt.clone());
-        let mut meta = checkpoint::Metadata::new();
-        meta.insert("job".into(), job.id().to_string());
-        meta.insert("round".into(), round.to_string());
-        for (k, v) in job.snapshot().plugins {
-            meta.insert(format!("plugin.{k}"), v);
-        }
-        let aggregated_at = round_started.elapsed();
-        let (acc, _test_loss) = blocking(move || {
-            let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
-            let mut m = Model::new(&spec_c.model, width, classes, device)?;
-            m.load_flat(&params)?;
-            let (acc, l) = infra_train::task::evaluate(&m, &test_c)?;
-            if let Some(p) = ckpt_c {
-                meta.insert("test_accuracy".into(), format!("{acc:.6}"));
-                checkpoint::save(&m, &meta, &p)?;
-            }
-            Ok((acc, l))
-        })
-        .await?;
         let seconds = round_started.elapsed().as_secs_f64();
         tracing::info!(
             round,
             tasks_ms = tasks_done_at.as_secs_f64() * 1e3,
             compute_ms = compute * 1e3,
-            aggregate_ms = (aggregated_at - tasks_done_at).as_secs_f64() * 1e3,
-            evaluate_ms = (seconds - aggregated_at.as_secs_f64()) * 1e3,
+            aggregate_ms = (seconds - tasks_done_at.as_secs_f64()) * 1e3,
             "round timing"
         );
-        job.update(|r| {
-            r.rounds_done = round;
-            r.accuracy = acc;
-        });
         let peers_used: HashSet<&PeerId> = returned.iter().map(|r| &r.1).collect();
         let mut ev = JobEvent::note(
             "round",
@@ -485,7 +473,6 @@ async fn drive(
                 summary
             ),
         );
-        ev.accuracy = acc;
         ev.loss = loss;
         ev.seconds = seconds;
         ev.overhead = (1.0 - compute / seconds).clamp(0.0, 1.0);
@@ -493,9 +480,90 @@ async fn drive(
         ev.bytes = bytes;
         ev.peers = peers_used.len() as u32;
         ev.refetched = returned.iter().map(|r| r.2.refetched_chunks).sum();
-        job.emit(ev);
+        let mut meta = checkpoint::Metadata::new();
+        meta.insert("job".into(), job.id().to_string());
+        meta.insert("round".into(), round.to_string());
+        for (k, v) in job.snapshot().plugins {
+            meta.insert(format!("plugin.{k}"), v);
+        }
+        let evaluation = Evaluation {
+            spec: spec.clone(),
+            test: test.clone(),
+            params: global.clone(),
+            width,
+            classes,
+            checkpoint: ckpt.clone(),
+            meta,
+        };
+        settle(finishing.take()).await?;
+        finishing = Some(tokio::spawn(finish_round(job.clone(), evaluation, ev)));
     }
     Ok(Outcome::Done)
+    }
+    .await;
+    let last = settle(finishing.take()).await;
+    outcome.and_then(|o| last.map(|()| o))
+}
+
+/// A round's evaluation and checkpoint, running in the background; it records the round
+/// (rounds done, accuracy, the round event) when it is done.
+type Finishing = tokio::task::JoinHandle<Result<(), ClusterError>>;
+
+/// Waits for the round being finished, if any, and passes on its failure.
+async fn settle(f: Option<Finishing>) -> Result<(), ClusterError> {
+    match f {
+        None => Ok(()),
+        Some(h) => h
+            .await
+            .map_err(|e| ClusterError::Job(format!("evaluating a round: {e}")))?,
+    }
+}
+
+/// What evaluating and checkpointing one round's model needs.
+struct Evaluation {
+    spec: JobSpec,
+    test: Arc<Dataset>,
+    params: Arc<Vec<f32>>,
+    width: usize,
+    classes: usize,
+    checkpoint: Option<PathBuf>,
+    meta: checkpoint::Metadata,
+}
+
+/// Evaluates the round's model on the test split, checkpoints it, and only then records the
+/// round as done (so a restarted host resumes from a round whose checkpoint is on disk).
+async fn finish_round(
+    job: Arc<JobHandle>,
+    e: Evaluation,
+    mut ev: JobEvent,
+) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    let round = ev.round;
+    let acc = blocking(move || {
+        let device = infra_train::device::resolve(&e.spec.device).map_err(ClusterError::Job)?;
+        let mut m = Model::new(&e.spec.model, e.width, e.classes, device)?;
+        m.load_flat(&e.params)?;
+        let (acc, _loss) = infra_train::task::evaluate(&m, &e.test)?;
+        if let Some(p) = e.checkpoint {
+            let mut meta = e.meta;
+            meta.insert("test_accuracy".into(), format!("{acc:.6}"));
+            checkpoint::save(&m, &meta, &p)?;
+        }
+        Ok(acc)
+    })
+    .await?;
+    tracing::info!(
+        round,
+        evaluate_ms = started.elapsed().as_secs_f64() * 1e3,
+        "round evaluated and checkpointed"
+    );
+    job.update(|r| {
+        r.rounds_done = round;
+        r.accuracy = acc;
+    });
+    ev.accuracy = acc;
+    job.emit(ev);
+    Ok(())
 }
 
 /// The scheduler's view of the cluster: this node and every live peer not marked down, with
@@ -591,33 +659,73 @@ async fn heartbeats_stop(node: &ClusterNode, peer: PeerId) -> ClusterError {
     }
 }
 
+/// A round's global weights: in memory for tasks run here, as bytes for the requests (empty
+/// when they go as a blob instead).
+struct RoundWeights {
+    params: Arc<Vec<f32>>,
+    inline: Arc<Vec<u8>>,
+}
+
 /// Runs one task on `peer` (or here) and brings its update back: (result, update, bytes
 /// moved over the network).
 async fn run_task(
     node: &ClusterNode,
     peer: PeerId,
     task: TrainTask,
+    weights: &RoundWeights,
 ) -> Result<(TrainResult, Vec<f32>, u64), ClusterError> {
     let n = &node.inner;
-    let result = if peer == node.peer_id() {
-        crate::worker::train(node, peer, task).await?
-    } else {
-        let request = n
-            .net
-            .request(peer, Request::Train(Box::new(task)).to_frame());
-        let f = tokio::select! {
-            f = request => f?,
-            e = heartbeats_stop(node, peer) => return Err(e),
-        };
-        match Response::from_frame(&f)? {
-            Response::Trained(r) => r,
-            _ => return Err(ClusterError::Protocol("expected a training result".into())),
+    if peer == node.peer_id() {
+        let w = Weights::Params(weights.params.clone());
+        let (r, update) = crate::worker::train(node, peer, task, w).await?;
+        let moved = r.fetched_bytes;
+        return Ok((r, update, moved));
+    }
+    let body = weights.inline.to_vec();
+    let sent = body.len() as u64;
+    let started = Instant::now();
+    let request = n
+        .net
+        .request(peer, Request::Train(Box::new(task)).to_frame_with(body));
+    let f = tokio::select! {
+        f = request => f?,
+        e = heartbeats_stop(node, peer) => return Err(e),
+    };
+    let waited = started.elapsed();
+    let Response::Trained(mut result) = Response::from_frame(&f)? else {
+        return Err(ClusterError::Protocol("expected a training result".into()));
+    };
+    tracing::debug!(
+        %peer,
+        waited_ms = waited.as_secs_f64() * 1e3,
+        busy_ms = result.busy_ms,
+        compute_ms = result.compute_ms,
+        "task answered"
+    );
+    let (update, received) = match &result.update {
+        None => {
+            // What the worker did not spend on the task was the network: weights down and
+            // the update up.
+            let busy = Duration::from_secs_f64(result.busy_ms.max(0.0) / 1e3);
+            let got = f.body.len() as u64;
+            if let Some(net) = waited.checked_sub(busy) {
+                n.links.record(peer, sent + got, net);
+            }
+            (params_from_bytes(&f.body)?, got)
+        }
+        Some(id) => {
+            let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, id).await?;
+            result.refetched_chunks += fetched.refetched;
+            (params_from_bytes(&fetched.bytes)?, fetched.transferred)
         }
     };
-    let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, &result.update).await?;
-    let update = params_from_bytes(&fetched.bytes)?;
-    let moved = result.fetched_bytes + fetched.transferred;
-    let mut result = result;
-    result.refetched_chunks += fetched.refetched;
+    if update.len() != weights.params.len() {
+        return Err(ClusterError::Protocol(format!(
+            "an update of {} parameters for a model of {}",
+            update.len(),
+            weights.params.len()
+        )));
+    }
+    let moved = sent + result.fetched_bytes + received;
     Ok((result, update, moved))
 }

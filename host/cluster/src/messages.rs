@@ -6,6 +6,10 @@ use crate::ClusterError;
 use infra_net::Frame;
 use serde::{Deserialize, Serialize};
 
+/// Weights and updates up to this size travel in the body of the training request and its
+/// answer (one round trip, no manifest, no store); larger ones go as chunked blobs.
+pub const INLINE_MAX_BYTES: usize = infra_net::wire::MAX_BODY_BYTES;
+
 /// A request from one peer to another.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -14,7 +18,8 @@ pub enum Request {
     Manifest { blob: BlobId },
     /// Send chunk `index` of a blob (in the body of the answer).
     Chunk { blob: BlobId, index: u32 },
-    /// Run a training task; the blobs it names are fetched from the requester.
+    /// Run a training task; the blobs it names are fetched from the requester. The round's
+    /// global weights ride in the frame body unless the task names them as a blob.
     Train(Box<TrainTask>),
     /// Fetch plugin `sha256` from the requester (unless held), load and check it; do not
     /// activate it yet.
@@ -33,7 +38,8 @@ pub enum Response {
     Manifest(Manifest),
     /// A chunk (bytes in the frame body).
     Chunk,
-    /// A finished training task.
+    /// A finished training task; the update rides in the frame body unless the result names
+    /// it as a blob.
     Trained(TrainResult),
     /// Done.
     Ok,
@@ -53,8 +59,9 @@ pub struct TrainTask {
     pub task: String,
     /// The job spec (TOML), so the worker builds the same model and cleaning chain.
     pub spec: String,
-    /// Global parameters of the round (blob of little-endian f32).
-    pub global: BlobId,
+    /// Global parameters of the round as a blob of little-endian f32 to fetch; `None` when
+    /// they are in the request's body (models up to [`INLINE_MAX_BYTES`]).
+    pub global: Option<BlobId>,
     /// The raw shard (blob in the `Dataset::to_bytes` form).
     pub shard: BlobId,
     /// Seed of the local batch order.
@@ -65,8 +72,9 @@ pub struct TrainTask {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainResult {
-    /// The update (blob of little-endian f32), held by the worker until fetched.
-    pub update: BlobId,
+    /// The update as a blob of little-endian f32, held by the worker until fetched; `None`
+    /// when it is in the response's body (models up to [`INLINE_MAX_BYTES`]).
+    pub update: Option<BlobId>,
     /// Mean training loss of the last local epoch.
     pub loss: f32,
     /// Rows of the cleaned shard (the aggregation weight).
@@ -75,6 +83,10 @@ pub struct TrainResult {
     pub samples: u64,
     /// Milliseconds of local training.
     pub compute_ms: f64,
+    /// Milliseconds from receiving the task to answering it; the rest of the coordinator's
+    /// wait is the network, which is how it measures the link to this worker.
+    #[serde(default)]
+    pub busy_ms: f64,
     /// Bytes the worker fetched for this task (0 when it already held everything).
     pub fetched_bytes: u64,
     /// Chunks that arrived corrupt and were fetched again.
@@ -92,6 +104,11 @@ impl Request {
     /// As a frame.
     pub fn to_frame(&self) -> Frame {
         encode(self, Vec::new())
+    }
+
+    /// As a frame with `body`.
+    pub fn to_frame_with(&self, body: Vec<u8>) -> Frame {
+        encode(self, body)
     }
 
     /// From a peer's frame.

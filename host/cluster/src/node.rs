@@ -137,7 +137,7 @@ impl ClusterNode {
         }
     }
 
-    async fn answer(&self, peer: PeerId, frame: Frame) -> Frame {
+    async fn answer(&self, peer: PeerId, mut frame: Frame) -> Frame {
         let result: Result<(Response, Vec<u8>), ClusterError> = async {
             match Request::from_frame(&frame)? {
                 Request::Manifest { blob } => {
@@ -160,8 +160,9 @@ impl ClusterNode {
                     Ok((Response::Chunk, bytes))
                 }
                 Request::Train(task) => {
-                    let r = worker::train(self, peer, *task).await?;
-                    Ok((Response::Trained(r), Vec::new()))
+                    let body = std::mem::take(&mut frame.body);
+                    let (r, update) = worker::serve_train(self, peer, *task, body).await?;
+                    Ok((Response::Trained(r), update))
                 }
                 Request::PluginPrepare { kind, sha256 } => {
                     self.prepare_plugin(peer, &kind, &sha256).await?;

@@ -1,9 +1,11 @@
-//! A training task on a worker: fetch the round's global weights and the shard from the
-//! coordinator (the shard only once: blobs are content-addressed), run the job's cleaning
-//! chain over the shard (once per shard and chain), train with libtorch, and keep the update
-//! as a blob for the coordinator to fetch.
+//! A training task on a worker: take the round's global weights (from the request, or fetched
+//! as a blob for models too large for one frame) and fetch the shard from the coordinator
+//! (only once: blobs are content-addressed), run the job's cleaning chain over the shard (once
+//! per shard and chain), train with libtorch, and send the update back in the answer (or keep
+//! it as a blob for the coordinator to fetch).
 
-use crate::messages::{TrainResult, TrainTask};
+use crate::blobs::BlobId;
+use crate::messages::{TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::plugins::SHA_PREFIX;
 use crate::transfer;
@@ -42,12 +44,57 @@ fn chain_key(shard: &str, spec: &JobSpec) -> String {
     format!("{shard}|{}", chain.join("|"))
 }
 
-/// Runs `task` for the coordinator `from`.
+/// The round's global parameters as a task gets them.
+pub(crate) enum Weights {
+    /// Already in memory (a task the coordinator runs itself).
+    Params(Arc<Vec<f32>>),
+    /// Little-endian f32 (from the request body, or a fetched blob).
+    Bytes(Arc<Vec<u8>>),
+    /// A blob to fetch from the coordinator.
+    Blob(BlobId),
+}
+
+/// Answers a training request from the coordinator `from`: the weights come from the body
+/// unless the task names a blob; the update goes back in the answer's body (or, past
+/// [`INLINE_MAX_BYTES`], as a blob kept here until the job's next round).
+pub(crate) async fn serve_train(
+    node: &ClusterNode,
+    from: PeerId,
+    task: TrainTask,
+    body: Vec<u8>,
+) -> Result<(TrainResult, Vec<u8>), ClusterError> {
+    let weights = match &task.global {
+        Some(id) => Weights::Blob(id.clone()),
+        None => Weights::Bytes(Arc::new(body)),
+    };
+    let started = Instant::now();
+    let (job, round) = (task.job.clone(), task.round);
+    let (mut result, update) = train(node, from, task, weights).await?;
+    let mut bytes = params_to_bytes(&update);
+    if bytes.len() > INLINE_MAX_BYTES {
+        let id = node.inner.store.put(std::mem::take(&mut bytes));
+        keep_round_blob(node, &job, round, &id);
+        result.update = Some(id);
+    }
+    result.busy_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok((result, bytes))
+}
+
+fn keep_round_blob(node: &ClusterNode, job: &str, round: u32, id: &str) {
+    let mut rb = node.inner.worker.round_blobs.lock().expect("worker lock");
+    rb.entry(job.to_string())
+        .or_default()
+        .push((round, id.to_string()));
+}
+
+/// Runs `task` for the coordinator `from` (which may be this node) on `weights`; returns the
+/// result and the updated parameters.
 pub(crate) async fn train(
     node: &ClusterNode,
     from: PeerId,
     task: TrainTask,
-) -> Result<TrainResult, ClusterError> {
+    weights: Weights,
+) -> Result<(TrainResult, Vec<f32>), ClusterError> {
     let n = &node.inner;
     let spec = JobSpec::parse(&task.spec, "task spec")?;
     let local = from == n.net.peer_id();
@@ -57,7 +104,20 @@ pub(crate) async fn train(
     let fetch = |blob: String| async move {
         transfer::fetch(&n.net, &n.store, &n.links, from, &blob).await
     };
-    let (global, shard) = tokio::try_join!(fetch(task.global.clone()), fetch(task.shard.clone()))?;
+    let weights = async {
+        match weights {
+            Weights::Blob(id) => {
+                let f = fetch(id.clone()).await?;
+                if !local {
+                    keep_round_blob(node, &task.job, task.round, &id);
+                }
+                Ok::<_, ClusterError>((Weights::Bytes(f.bytes), f.transferred, f.refetched))
+            }
+            w => Ok((w, 0, 0)),
+        }
+    };
+    let ((global, global_moved, global_refetched), shard) =
+        tokio::try_join!(weights, fetch(task.shard.clone()))?;
     if n.worker
         .shards
         .lock()
@@ -68,8 +128,8 @@ pub(crate) async fn train(
     {
         n.store.hold(&task.shard);
     }
-    let mut fetched = global.transferred + shard.transferred;
-    let mut refetched = global.refetched + shard.refetched;
+    let mut fetched = global_moved + shard.transferred;
+    let mut refetched = global_refetched + shard.refetched;
     // Cleaning steps named by content come from the coordinator when missing here.
     for c in &spec.cleaners {
         if let Some(sha) = c.plugin.strip_prefix(SHA_PREFIX) {
@@ -124,19 +184,23 @@ pub(crate) async fn train(
         s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
     })
     .await;
-    let started = Instant::now();
-    let global_bytes = global.bytes.clone();
     let seed = task.seed;
     let spec2 = spec.clone();
     let data = cleaned.clone();
+    // Compute is timed from the model build to the end of training.
     let outcome = tokio::task::spawn_blocking(move || {
         tch::set_num_threads(spec2.threads as i32);
-        let g = params_from_bytes(&global_bytes)?;
-        Ok::<_, ClusterError>(train_shard(&spec2, &data, &g, seed)?)
+        let g = match global {
+            Weights::Params(p) => p,
+            Weights::Bytes(b) => Arc::new(params_from_bytes(&b)?),
+            Weights::Blob(_) => unreachable!("fetched above"),
+        };
+        let started = Instant::now();
+        let update = train_shard(&spec2, &data, &g, seed)?;
+        Ok::<_, ClusterError>((update, started.elapsed().as_secs_f64() * 1e3))
     })
     .await
     .map_err(|e| ClusterError::Job(format!("training task: {e}")));
-    let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     node.update_status(|s| {
         if let Some(n) = s.job_tasks.get_mut(&job_id) {
             *n -= 1;
@@ -150,14 +214,7 @@ pub(crate) async fn train(
         s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
     })
     .await;
-    let update = outcome??;
-    let update_id = n.store.put(params_to_bytes(&update.params));
-    if !local {
-        let mut rb = n.worker.round_blobs.lock().expect("worker lock");
-        let v = rb.entry(task.job.clone()).or_default();
-        v.push((task.round, task.global.clone()));
-        v.push((task.round, update_id.clone()));
-    }
+    let (update, compute_ms) = outcome??;
     tracing::info!(
         job = task.job,
         task = task.task,
@@ -165,15 +222,17 @@ pub(crate) async fn train(
         fetched,
         "task done"
     );
-    Ok(TrainResult {
-        update: update_id,
+    let result = TrainResult {
+        update: None,
         loss: update.loss,
         rows: cleaned.rows() as u64,
         samples: update.samples,
         compute_ms,
+        busy_ms: 0.0,
         fetched_bytes: fetched,
         refetched_chunks: refetched,
-    })
+    };
+    Ok((result, update.params))
 }
 
 /// Drops the weights and updates of a job's earlier rounds (the coordinator has fetched

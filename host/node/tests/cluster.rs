@@ -101,6 +101,27 @@ fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
     evs.iter().filter(|e| e.kind == "round").collect()
 }
 
+/// `url`'s host knows the throughput to `n` peers, and `infra peers` shows it.
+fn assert_links_measured(url: &str, n: usize) {
+    let peers = rt().block_on(async {
+        control(url)
+            .await
+            .list_peers(req(pb::ListPeersRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+            .peers
+    });
+    let measured = peers.iter().filter(|p| p.bandwidth_bytes_per_s > 0.0);
+    assert_eq!(measured.count(), n, "{peers:#?}");
+    let out = Command::new(infra_cli())
+        .args(["peers", "--host", url, "--token", TOKEN])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("throughput (MB/s)"), "{table}");
+}
+
 #[test]
 fn digits_job_across_three_peers_reaches_095_with_the_cli() {
     let data = tempfile::tempdir().unwrap();
@@ -132,6 +153,12 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
         r.iter().map(|e| e.peers).collect::<Vec<_>>()
     );
     assert!(r.iter().all(|e| e.tasks_done == 3 && e.bytes > 0));
+    // Rounds are recorded in order, each with its evaluation (which runs beside the next
+    // round's tasks).
+    assert!(r.windows(2).all(|w| w[0].round + 1 == w[1].round));
+    assert!(r.iter().all(|e| e.accuracy > 0.0));
+    // Training requests and their answers measured the links to both workers.
+    assert_links_measured(&c.url(0), 2);
     // The coordinator checkpointed the job in its data folder.
     let ckpt = data
         .path()
@@ -383,6 +410,34 @@ fn a_corrupted_chunk_is_fetched_again() {
         refetched, 2,
         "both corrupted chunks were caught and fetched again"
     );
+}
+
+#[test]
+fn a_model_too_large_for_one_frame_moves_as_chunked_blobs() {
+    // 64-2048-1024-10: 2.24M parameters, 8.96 MB of weights, over the 8 MiB frame body, so
+    // the weights go to the workers and the updates come back as chunked blobs.
+    let c = Cluster::start(3, |i| one_core(None, i));
+    let url = c.url(0);
+    let spec = job_spec(&[
+        ("rounds = 10", "rounds = 2"),
+        ("hidden = [128]", "hidden = [2048, 1024]"),
+        ("local-epochs = 3", "local-epochs = 1"),
+        ("lr = 0.005", "lr = 0.001"),
+    ]);
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        watch(&url, &id, |_| {}).await
+    });
+    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    let weights = 4 * (64 * 2048 + 2048 + 2048 * 1024 + 1024 + 1024 * 10 + 10) as u64;
+    assert!(weights > 8 * 1024 * 1024);
+    for r in rounds(&evs) {
+        assert_eq!((r.tasks_done, r.peers), (3, 3), "{r:?}");
+        // Down and up for each of the two workers.
+        assert!(r.bytes >= 4 * weights, "{} bytes moved in {r:?}", r.bytes);
+        assert!(r.accuracy > 0.5, "{r:?}");
+    }
+    assert_links_measured(&url, 2);
 }
 
 #[test]

@@ -76,6 +76,7 @@ pub fn peers(args: HostArgs) -> anyhow::Result<()> {
         "GPUs",
         "load",
         "RTT (ms)",
+        "throughput (MB/s)",
         "last seen (ms)",
         "labels",
     ]);
@@ -90,6 +91,11 @@ pub fn peers(args: HostArgs) -> anyhow::Result<()> {
             format!("{:.2}", p.load),
             if p.rtt_ms > 0.0 {
                 format!("{:.2}", p.rtt_ms)
+            } else {
+                "-".into()
+            },
+            if p.bandwidth_bytes_per_s > 0.0 {
+                format!("{:.0}", p.bandwidth_bytes_per_s / 1e6)
             } else {
                 "-".into()
             },
