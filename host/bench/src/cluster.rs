@@ -161,7 +161,7 @@ plugin = "fedavg"
 
 /// Mean overhead share and round time of rounds 2.. (round 1 includes compiling plugins and
 /// fetching shards once).
-async fn round_overhead(epochs: usize) -> (f64, f64, f64) {
+async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
     // sharing a core, and compute is not inflated by contention.
@@ -171,7 +171,8 @@ async fn round_overhead(epochs: usize) -> (f64, f64, f64) {
         |i| if i == 0 { 0 } else { 1000 },
     )
     .await;
-    let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"));
+    let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"))
+        + &format!("[cluster]\ncompression = \"{compression}\"\n");
     let rec = ns[0].submit(&job, None).expect("submit");
     let h = ns[0].job(&rec.id).expect("job");
     let (_, mut rx) = h.subscribe();
@@ -229,10 +230,10 @@ pub fn run(quick: bool) -> Vec<Row> {
                 target: ">= 1 GB/s".into(),
             },
         ];
-        for epochs in [1, 10] {
-            let (overhead, wall, bytes) = round_overhead(epochs).await;
+        for (epochs, compression) in [(1, "none"), (10, "none"), (1, "f16"), (10, "f16")] {
+            let (overhead, wall, bytes) = round_overhead(epochs, compression).await;
             rows.push(Row {
-                what: format!("round overhead, 1.05M-param MLP, {epochs} local epoch(s), coordinator + 2 workers (transfers, scheduling, aggregation, evaluation)"),
+                what: format!("round overhead, 1.05M-param MLP, {epochs} local epoch(s), `compression = \"{compression}\"`, coordinator + 2 workers (everything but the slowest task's compute)"),
                 wasm: format!("{:.1} % of a {:.0} ms round", overhead * 100.0, wall * 1e3),
                 native: format!("{:.1} MB moved per round", bytes / 1e6),
                 ratio: "-".into(),

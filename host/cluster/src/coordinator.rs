@@ -9,6 +9,7 @@
 //! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
 //! new aggregator from the next aggregation; each is written into the job's history.
 
+use crate::encoding;
 use crate::jobs::{JobEvent, JobHandle, JobState};
 use crate::messages::{Request, Response, TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
@@ -20,7 +21,7 @@ use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::scheduler::{Node, Resources, Task, Tier};
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
-use infra_train::task::{params_from_bytes, params_to_bytes};
+use infra_train::job::Compression;
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -285,12 +286,18 @@ async fn drive(
         let round_started = Instant::now();
         // The weights ride in each training request; a model too large for one frame goes as
         // a blob the workers fetch.
-        let mut global_bytes = params_to_bytes(&global);
+        let mut global_bytes = encoding::encode_weights(&global, spec.cluster.compression)
+            .map_err(|e| ClusterError::Round {
+                round,
+                cause: e.to_string(),
+            })?;
+        let wire_bytes = global_bytes.len() as u64;
         let global_blob = (global_bytes.len() > INLINE_MAX_BYTES)
             .then(|| n.store.put(std::mem::take(&mut global_bytes)));
         let weights = RoundWeights {
             params: global.clone(),
             inline: Arc::new(global_bytes),
+            compression: spec.cluster.compression,
         };
         let total = prepared.shards.len();
         let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
@@ -310,7 +317,7 @@ async fn drive(
                     priority: 0,
                     demand,
                     est_duration_ms: 0,
-                    input_bytes: prepared.shard_bytes[s] + 4 * global.len() as u64,
+                    input_bytes: prepared.shard_bytes[s] + wire_bytes,
                     input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
                     attempts,
                 })
@@ -664,6 +671,7 @@ async fn heartbeats_stop(node: &ClusterNode, peer: PeerId) -> ClusterError {
 struct RoundWeights {
     params: Arc<Vec<f32>>,
     inline: Arc<Vec<u8>>,
+    compression: Compression,
 }
 
 /// Runs one task on `peer` (or here) and brings its update back: (result, update, bytes
@@ -677,9 +685,9 @@ async fn run_task(
     let n = &node.inner;
     if peer == node.peer_id() {
         let w = Weights::Params(weights.params.clone());
-        let (r, update) = crate::worker::train(node, peer, task, w).await?;
-        let moved = r.fetched_bytes;
-        return Ok((r, update, moved));
+        let t = crate::worker::train(node, peer, task, w).await?;
+        let moved = t.result.fetched_bytes;
+        return Ok((t.result, t.params, moved));
     }
     let body = weights.inline.to_vec();
     let sent = body.len() as u64;
@@ -711,21 +719,16 @@ async fn run_task(
             if let Some(net) = waited.checked_sub(busy) {
                 n.links.record(peer, sent + got, net);
             }
-            (params_from_bytes(&f.body)?, got)
+            let u = encoding::decode_update(&f.body, &weights.params, weights.compression)?;
+            (u, got)
         }
         Some(id) => {
             let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, id).await?;
             result.refetched_chunks += fetched.refetched;
-            (params_from_bytes(&fetched.bytes)?, fetched.transferred)
+            let u = encoding::decode_update(&fetched.bytes, &weights.params, weights.compression)?;
+            (u, fetched.transferred)
         }
     };
-    if update.len() != weights.params.len() {
-        return Err(ClusterError::Protocol(format!(
-            "an update of {} parameters for a model of {}",
-            update.len(),
-            weights.params.len()
-        )));
-    }
     let moved = sent + result.fetched_bytes + received;
     Ok((result, update, moved))
 }

@@ -5,6 +5,7 @@
 //! it as a blob for the coordinator to fetch).
 
 use crate::blobs::BlobId;
+use crate::encoding;
 use crate::messages::{TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::plugins::SHA_PREFIX;
@@ -13,7 +14,8 @@ use crate::ClusterError;
 use infra_net::PeerId;
 use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::PluginKind;
-use infra_train::task::{params_from_bytes, params_to_bytes, train_shard};
+use infra_train::job::Compression;
+use infra_train::task::train_shard;
 use infra_train::{Dataset, JobSpec};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,7 +50,7 @@ fn chain_key(shard: &str, spec: &JobSpec) -> String {
 pub(crate) enum Weights {
     /// Already in memory (a task the coordinator runs itself).
     Params(Arc<Vec<f32>>),
-    /// Little-endian f32 (from the request body, or a fetched blob).
+    /// Encoded as the job's `cluster.compression` says (the request body, or a fetched blob).
     Bytes(Arc<Vec<u8>>),
     /// A blob to fetch from the coordinator.
     Blob(BlobId),
@@ -69,8 +71,9 @@ pub(crate) async fn serve_train(
     };
     let started = Instant::now();
     let (job, round) = (task.job.clone(), task.round);
-    let (mut result, update) = train(node, from, task, weights).await?;
-    let mut bytes = params_to_bytes(&update);
+    let t = train(node, from, task, weights).await?;
+    let mut result = t.result;
+    let mut bytes = encoding::encode_update(&t.params, &t.received, t.compression)?;
     if bytes.len() > INLINE_MAX_BYTES {
         let id = node.inner.store.put(std::mem::take(&mut bytes));
         keep_round_blob(node, &job, round, &id);
@@ -87,14 +90,24 @@ fn keep_round_blob(node: &ClusterNode, job: &str, round: u32, id: &str) {
         .push((round, id.to_string()));
 }
 
-/// Runs `task` for the coordinator `from` (which may be this node) on `weights`; returns the
-/// result and the updated parameters.
+/// A finished task.
+pub(crate) struct Trained {
+    pub result: TrainResult,
+    /// The trained parameters.
+    pub params: Vec<f32>,
+    /// The weights training started from.
+    pub received: Arc<Vec<f32>>,
+    /// The job's wire encoding.
+    pub compression: Compression,
+}
+
+/// Runs `task` for the coordinator `from` (which may be this node) on `weights`.
 pub(crate) async fn train(
     node: &ClusterNode,
     from: PeerId,
     task: TrainTask,
     weights: Weights,
-) -> Result<(TrainResult, Vec<f32>), ClusterError> {
+) -> Result<Trained, ClusterError> {
     let n = &node.inner;
     let spec = JobSpec::parse(&task.spec, "task spec")?;
     let local = from == n.net.peer_id();
@@ -192,12 +205,12 @@ pub(crate) async fn train(
         tch::set_num_threads(spec2.threads as i32);
         let g = match global {
             Weights::Params(p) => p,
-            Weights::Bytes(b) => Arc::new(params_from_bytes(&b)?),
+            Weights::Bytes(b) => Arc::new(encoding::decode_weights(&b, spec2.cluster.compression)?),
             Weights::Blob(_) => unreachable!("fetched above"),
         };
         let started = Instant::now();
         let update = train_shard(&spec2, &data, &g, seed)?;
-        Ok::<_, ClusterError>((update, started.elapsed().as_secs_f64() * 1e3))
+        Ok::<_, ClusterError>((update, g, started.elapsed().as_secs_f64() * 1e3))
     })
     .await
     .map_err(|e| ClusterError::Job(format!("training task: {e}")));
@@ -214,7 +227,7 @@ pub(crate) async fn train(
         s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
     })
     .await;
-    let (update, compute_ms) = outcome??;
+    let (update, received, compute_ms) = outcome??;
     tracing::info!(
         job = task.job,
         task = task.task,
@@ -232,7 +245,12 @@ pub(crate) async fn train(
         fetched_bytes: fetched,
         refetched_chunks: refetched,
     };
-    Ok((result, update.params))
+    Ok(Trained {
+        result,
+        params: update.params,
+        received,
+        compression: spec.cluster.compression,
+    })
 }
 
 /// Drops the weights and updates of a job's earlier rounds (the coordinator has fetched

@@ -101,6 +101,18 @@ fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
     evs.iter().filter(|e| e.kind == "round").collect()
 }
 
+/// Parameters of the digits example's model (64-128-10).
+const DIGITS_PARAMS: u64 = 64 * 128 + 128 + 128 * 10 + 10;
+
+/// The fewest bytes a round spread over three peers moved (one without shard fetches).
+fn min_bytes_over_three_peers(r: &[&pb::JobEvent]) -> u64 {
+    r.iter()
+        .filter(|e| e.peers == 3)
+        .map(|e| e.bytes)
+        .min()
+        .expect("a round over three peers")
+}
+
 /// `url`'s host knows the throughput to `n` peers, and `infra peers` shows it.
 fn assert_links_measured(url: &str, n: usize) {
     let peers = rt().block_on(async {
@@ -157,6 +169,9 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
     // round's tasks).
     assert!(r.windows(2).all(|w| w[0].round + 1 == w[1].round));
     assert!(r.iter().all(|e| e.accuracy > 0.0));
+    // Weights down and the update up, as f32, for each of the two remote tasks of a round
+    // spread over the three peers (round 1 also moves the shards).
+    assert_eq!(min_bytes_over_three_peers(&r), 2 * 2 * 4 * DIGITS_PARAMS);
     // Training requests and their answers measured the links to both workers.
     assert_links_measured(&c.url(0), 2);
     // The coordinator checkpointed the job in its data folder.
@@ -413,6 +428,28 @@ fn a_corrupted_chunk_is_fetched_again() {
 }
 
 #[test]
+fn f16_compression_halves_the_bytes_and_still_reaches_095() {
+    let c = Cluster::start(3, |i| one_core(None, i));
+    let url = c.url(0);
+    let spec = job_spec(&[(
+        "max-attempts = 3",
+        "max-attempts = 3\ncompression = \"f16\"",
+    )]);
+    let evs = rt().block_on(async {
+        let id = submit(&url, spec).await;
+        watch(&url, &id, |_| {}).await
+    });
+    let done = evs.last().unwrap();
+    assert_eq!(done.kind, "done", "{evs:#?}");
+    assert!(done.accuracy >= 0.95, "accuracy {}", done.accuracy);
+    // Weights down and the update (as a delta) up, as f16: half of the f32 job's bytes.
+    assert_eq!(
+        min_bytes_over_three_peers(&rounds(&evs)),
+        2 * 2 * 2 * DIGITS_PARAMS
+    );
+}
+
+#[test]
 fn a_model_too_large_for_one_frame_moves_as_chunked_blobs() {
     // 64-2048-1024-10: 2.24M parameters, 8.96 MB of weights, over the 8 MiB frame body, so
     // the weights go to the workers and the updates come back as chunked blobs.
@@ -501,6 +538,22 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             .await
             .unwrap_err();
         assert!(err.message().contains("rounds"), "{}", err.message());
+        // And an unknown wire encoding, naming the ones there are.
+        let err = ctl
+            .submit_job(req(pb::SubmitJobRequest {
+                spec_toml: job_spec(&[(
+                    "max-attempts = 3",
+                    "max-attempts = 3\ncompression = \"zip\"",
+                )]),
+                data_csv: vec![],
+            }))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("zip") && err.message().contains("f16"),
+            "{}",
+            err.message()
+        );
     });
 }
 

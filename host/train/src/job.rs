@@ -64,6 +64,23 @@ pub struct ClusterSpec {
     /// Tries per task and round before it is given up (the round may still reach quorum).
     #[serde(default = "max_attempts")]
     pub max_attempts: u32,
+    /// How weights and updates travel between peers.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+/// How weights and updates travel between peers (`cluster.compression`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// f32 parameters both ways (exact).
+    #[default]
+    None,
+    /// Half the bytes: the weights as f16, and each update as the f16 difference from the
+    /// weights the worker received, which the coordinator adds to its own f32 copy (so the
+    /// global model keeps full precision). Values outside f16's range (±65504) fail the
+    /// round with a message naming the parameter.
+    F16,
 }
 
 impl Default for ClusterSpec {
@@ -72,6 +89,7 @@ impl Default for ClusterSpec {
             quorum: quorum(),
             task_deadline_secs: task_deadline(),
             max_attempts: max_attempts(),
+            compression: Compression::None,
         }
     }
 }

@@ -1,0 +1,158 @@
+//! Weights and updates on the wire, as the job's `cluster.compression` says:
+//! - `none`: little-endian f32 parameters both ways;
+//! - `f16`: the weights as little-endian f16, and each update as the f16 difference between the
+//!   trained parameters and the weights the worker received. The coordinator adds that
+//!   difference to its own f32 weights, so the global model keeps full precision and only the
+//!   round's change is rounded. Half the bytes each way.
+
+use crate::ClusterError;
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use infra_train::job::Compression;
+use infra_train::task::{params_from_bytes, params_to_bytes};
+
+/// The round's weights as they go to a worker.
+pub fn encode_weights(global: &[f32], c: Compression) -> Result<Vec<u8>, ClusterError> {
+    match c {
+        Compression::None => Ok(params_to_bytes(global)),
+        Compression::F16 => to_f16_bytes(global, "weight"),
+    }
+}
+
+/// The weights a worker received, as f32.
+pub fn decode_weights(bytes: &[u8], c: Compression) -> Result<Vec<f32>, ClusterError> {
+    match c {
+        Compression::None => Ok(params_from_bytes(bytes)?),
+        Compression::F16 => from_f16_bytes(bytes),
+    }
+}
+
+/// A worker's update as it goes back: the trained parameters, or (f16) their difference from
+/// `received`, the weights it started from.
+pub fn encode_update(
+    trained: &[f32],
+    received: &[f32],
+    c: Compression,
+) -> Result<Vec<u8>, ClusterError> {
+    match c {
+        Compression::None => Ok(params_to_bytes(trained)),
+        Compression::F16 => {
+            let delta: Vec<f32> = trained.iter().zip(received).map(|(t, r)| t - r).collect();
+            to_f16_bytes(&delta, "update delta")
+        }
+    }
+}
+
+/// An update from a worker as full f32 parameters for the aggregator (`global` is the
+/// coordinator's copy of the weights the worker was sent).
+pub fn decode_update(
+    bytes: &[u8],
+    global: &[f32],
+    c: Compression,
+) -> Result<Vec<f32>, ClusterError> {
+    let mut u = match c {
+        Compression::None => params_from_bytes(bytes)?,
+        Compression::F16 => from_f16_bytes(bytes)?,
+    };
+    if u.len() != global.len() {
+        return Err(ClusterError::Protocol(format!(
+            "an update of {} parameters for a model of {}",
+            u.len(),
+            global.len()
+        )));
+    }
+    if c == Compression::F16 {
+        for (u, g) in u.iter_mut().zip(global) {
+            *u += g;
+        }
+    }
+    Ok(u)
+}
+
+fn to_f16_bytes(values: &[f32], what: &str) -> Result<Vec<u8>, ClusterError> {
+    let mut half = vec![f16::ZERO; values.len()];
+    half.convert_from_f32_slice(values);
+    if let Some(i) = half
+        .iter()
+        .zip(values)
+        .position(|(h, v)| h.is_infinite() && v.is_finite())
+    {
+        return Err(ClusterError::Job(format!(
+            "{what} {i} = {} is outside f16's range (±65504); use `cluster.compression = \"none\"`",
+            values[i]
+        )));
+    }
+    let mut out = Vec::with_capacity(values.len() * 2);
+    for h in half {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    Ok(out)
+}
+
+fn from_f16_bytes(bytes: &[u8]) -> Result<Vec<f32>, ClusterError> {
+    if bytes.len() % 2 != 0 {
+        return Err(ClusterError::Protocol(format!(
+            "{} bytes of f16 parameters are not a whole number of values",
+            bytes.len()
+        )));
+    }
+    let half: Vec<f16> = bytes
+        .chunks_exact(2)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let mut out = vec![0f32; half.len()];
+    half.convert_to_f32_slice(&mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_halves_the_bytes_and_keeps_the_global_model_in_f32() {
+        let global: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let w = encode_weights(&global, Compression::F16).unwrap();
+        assert_eq!(w.len(), 2 * global.len());
+        let received = decode_weights(&w, Compression::F16).unwrap();
+        assert!(received
+            .iter()
+            .zip(&global)
+            .all(|(r, g)| (r - g).abs() <= g.abs() / 1024.0 + 1e-7));
+        // A small step from the received weights comes back as global + step (to f16's
+        // precision of the step, not of the weights).
+        let trained: Vec<f32> = received.iter().map(|r| r + 1e-3).collect();
+        let u = encode_update(&trained, &received, Compression::F16).unwrap();
+        assert_eq!(u.len(), 2 * global.len());
+        let back = decode_update(&u, &global, Compression::F16).unwrap();
+        assert!(back
+            .iter()
+            .zip(&global)
+            .all(|(b, g)| (b - g - 1e-3).abs() < 1e-6));
+    }
+
+    #[test]
+    fn none_is_exact() {
+        let global = vec![1.0f32, -2.5, 3.25e-9, 7e30];
+        let w = encode_weights(&global, Compression::None).unwrap();
+        assert_eq!(decode_weights(&w, Compression::None).unwrap(), global);
+        let u = encode_update(&global, &global, Compression::None).unwrap();
+        assert_eq!(
+            decode_update(&u, &global, Compression::None).unwrap(),
+            global
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_and_wrong_lengths_are_named() {
+        let e = encode_weights(&[1.0, 1e6], Compression::F16).unwrap_err();
+        assert!(e.to_string().contains("weight 1 = 1000000"), "{e}");
+        let e = decode_weights(&[0, 0, 0], Compression::F16).unwrap_err();
+        assert!(e.to_string().contains("3 bytes"), "{e}");
+        let e = decode_update(&[0, 0], &[1.0, 2.0], Compression::F16).unwrap_err();
+        assert!(
+            e.to_string().contains("1 parameters for a model of 2"),
+            "{e}"
+        );
+    }
+}
