@@ -7,7 +7,7 @@
 //!   aggregation, evaluation) as a share of the round.
 
 use crate::Row;
-use infra_cluster::{ClusterNode, NodeConfig};
+use infra_cluster::{ClusterNode, JobEvent, NodeConfig};
 use infra_net::{Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -137,7 +137,7 @@ async fn transfer(size: usize, reps: usize) -> (Duration, Duration) {
 
 const ROUND_JOB: &str = r#"
 name = "overhead"
-rounds = 4
+rounds = 8
 workers = 2
 threads = 1
 device = "cpu"
@@ -159,8 +159,9 @@ plugin = "least-loaded"
 plugin = "fedavg"
 "#;
 
-/// Mean overhead share and round time of rounds 2.. (round 1 includes compiling plugins and
-/// fetching shards once).
+/// Median overhead share, round time and bytes of rounds 2.. (round 1 includes compiling
+/// plugins and fetching shards once); the median, because on a shared VM one stalled round
+/// would otherwise decide the figure.
 async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
@@ -186,12 +187,16 @@ async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
             _ => {}
         }
     }
-    let later = &rounds[1..];
-    let n = later.len() as f64;
-    let overhead = later.iter().map(|e| e.overhead).sum::<f64>() / n;
-    let wall = later.iter().map(|e| e.seconds).sum::<f64>() / n;
-    let bytes = later.iter().map(|e| e.bytes as f64).sum::<f64>() / n;
-    (overhead, wall, bytes)
+    let median = |f: fn(&JobEvent) -> f64| {
+        let mut v: Vec<f64> = rounds[1..].iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (
+        median(|e| e.overhead),
+        median(|e| e.seconds),
+        median(|e| e.bytes as f64),
+    )
 }
 
 pub fn run(quick: bool) -> Vec<Row> {

@@ -4,29 +4,35 @@
 //! peer fails or misses the deadline goes back to pending with one more attempt and the peer is
 //! left out for the rest of the round; the round counts once a quorum of tasks has returned;
 //! the aggregator plugin merges the updates; the new global model is evaluated, checkpointed
-//! and the job record saved, so a restarted host resumes from the last good round.
+//! and the job record saved, so a restarted host resumes from the last good round. The
+//! evaluation and checkpoint of one round run beside the next round's tasks (`finish.rs`);
+//! placing and running tasks is in `tasks.rs`.
 //!
 //! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
 //! new aggregator from the next aggregation; each is written into the job's history.
 
 use crate::encoding;
 use crate::jobs::{JobEvent, JobHandle, JobState};
-use crate::messages::{Request, Response, TrainResult, TrainTask, INLINE_MAX_BYTES};
+use crate::messages::{Request, TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
-use crate::transfer;
-use crate::worker::{Weights, MILLIS_PER_THREAD, TASK_MEMORY_MIB};
+use crate::worker::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use crate::ClusterError;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
-use infra_runtime::scheduler::{Node, Resources, Task, Tier};
+use infra_runtime::scheduler::{Resources, Task};
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
-use infra_train::job::Compression;
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod finish;
+mod tasks;
+
+use finish::{finish_round, settle, Evaluation, Finishing};
+use tasks::{cluster_nodes, run_task, RoundWeights};
 
 enum Outcome {
     Done,
@@ -279,456 +285,236 @@ async fn drive(
     // r's model); they finish in order, and every exit waits for the one in flight.
     let mut finishing: Option<Finishing> = None;
     let outcome: Result<Outcome, ClusterError> = async {
-    for round in first..=spec.rounds {
-        if job.cancelled() {
-            return Ok(Outcome::Cancelled);
-        }
-        let round_started = Instant::now();
-        // The weights ride in each training request; a model too large for one frame goes as
-        // a blob the workers fetch.
-        let mut global_bytes = encoding::encode_weights(&global, spec.cluster.compression)
-            .map_err(|e| ClusterError::Round {
-                round,
-                cause: e.to_string(),
-            })?;
-        let wire_bytes = global_bytes.len() as u64;
-        let global_blob = (global_bytes.len() > INLINE_MAX_BYTES)
-            .then(|| n.store.put(std::mem::take(&mut global_bytes)));
-        let weights = RoundWeights {
-            params: global.clone(),
-            inline: Arc::new(global_bytes),
-            compression: spec.cluster.compression,
-        };
-        let total = prepared.shards.len();
-        let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
-        let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
-        let mut bytes = 0u64;
-        while !pending.is_empty() {
+        for round in first..=spec.rounds {
             if job.cancelled() {
                 return Ok(Outcome::Cancelled);
             }
-            sched.refresh(node, job, round);
-            let nodes = cluster_nodes(node, &mut down, &job_id, demand).await?;
-            let tasks: Vec<Task> = pending
-                .iter()
-                .map(|&(s, attempts)| Task {
-                    id: format!("r{round}-shard{s}"),
-                    job: job.id().to_string(),
-                    priority: 0,
-                    demand,
-                    est_duration_ms: 0,
-                    input_bytes: prepared.shard_bytes[s] + wire_bytes,
-                    input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
-                    attempts,
-                })
-                .collect();
-            let placed =
-                sched
-                    .instance
-                    .schedule(&tasks, &nodes)
-                    .map_err(|e| ClusterError::Round {
+            let round_started = Instant::now();
+            // The weights ride in each training request; a model too large for one frame goes as
+            // a blob the workers fetch.
+            let mut global_bytes = encoding::encode_weights(&global, spec.cluster.compression)
+                .map_err(|e| ClusterError::Round {
+                    round,
+                    cause: e.to_string(),
+                })?;
+            let wire_bytes = global_bytes.len() as u64;
+            let global_blob = (global_bytes.len() > INLINE_MAX_BYTES)
+                .then(|| n.store.put(std::mem::take(&mut global_bytes)));
+            let weights = RoundWeights {
+                params: global.clone(),
+                inline: Arc::new(global_bytes),
+                compression: spec.cluster.compression,
+            };
+            let total = prepared.shards.len();
+            let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
+            let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
+            let mut bytes = 0u64;
+            while !pending.is_empty() {
+                if job.cancelled() {
+                    return Ok(Outcome::Cancelled);
+                }
+                sched.refresh(node, job, round);
+                let nodes = cluster_nodes(node, &mut down, &job_id, demand).await?;
+                let tasks: Vec<Task> = pending
+                    .iter()
+                    .map(|&(s, attempts)| Task {
+                        id: format!("r{round}-shard{s}"),
+                        job: job.id().to_string(),
+                        priority: 0,
+                        demand,
+                        est_duration_ms: 0,
+                        input_bytes: prepared.shard_bytes[s] + wire_bytes,
+                        input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
+                        attempts,
+                    })
+                    .collect();
+                let placed =
+                    sched
+                        .instance
+                        .schedule(&tasks, &nodes)
+                        .map_err(|e| ClusterError::Round {
+                            round,
+                            cause: e.to_string(),
+                        })?;
+                if placed.is_empty() {
+                    return Err(ClusterError::Round {
                         round,
-                        cause: e.to_string(),
-                    })?;
-            if placed.is_empty() {
+                        cause: format!(
+                            "scheduler `{}` placed none of {} pending tasks on {} live peers",
+                            sched.instance.plugin().meta().name,
+                            tasks.len(),
+                            nodes.len()
+                        ),
+                    });
+                }
+                held.peers.extend(
+                    placed
+                        .iter()
+                        .filter_map(|a| a.node_id.parse::<PeerId>().ok()),
+                );
+                let runs = placed.iter().map(|a| {
+                    let i = tasks
+                        .iter()
+                        .position(|t| t.id == a.task_id)
+                        .expect("checked by the runtime");
+                    let (s, attempts) = pending[i];
+                    let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
+                    let task = TrainTask {
+                        job: job.id().to_string(),
+                        round,
+                        task: a.task_id.clone(),
+                        spec: spec_text.to_string(),
+                        global: global_blob.clone(),
+                        shard: prepared.shards[s].clone(),
+                        seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
+                    };
+                    let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
+                    let weights = &weights;
+                    async move {
+                        let r = tokio::time::timeout(deadline, run_task(node, peer, task, weights))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(ClusterError::Transfer(format!(
+                                    "missed the task deadline of {}s",
+                                    deadline.as_secs()
+                                )))
+                            });
+                        (s, attempts, peer, r)
+                    }
+                });
+                for (s, attempts, peer, r) in futures::future::join_all(runs).await {
+                    match r {
+                        Ok((result, update, moved)) => {
+                            pending.retain(|&(p, _)| p != s);
+                            holders[s] = Some(peer);
+                            bytes += moved;
+                            returned.push((s, peer, result, update));
+                        }
+                        Err(e) => {
+                            let remote = matches!(e, ClusterError::Remote(_));
+                            if !remote && peer != node.peer_id() {
+                                down.insert(peer, Instant::now());
+                                job.emit(JobEvent::note(
+                                    "peer-down",
+                                    round,
+                                    format!("peer {peer}: {e}"),
+                                ));
+                            }
+                            let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
+                            let why = format!("task r{round}-shard{s} on {peer} failed ({e})");
+                            job.emit(JobEvent::note(
+                                "retry",
+                                round,
+                                format!("{why}; {left} attempts left"),
+                            ));
+                            if let Some(p) = pending.iter_mut().find(|(p, _)| *p == s) {
+                                p.1 += 1;
+                            }
+                            pending.retain(|&(_, a)| a < spec.cluster.max_attempts);
+                        }
+                    }
+                }
+            }
+            let need = (spec.cluster.quorum * total as f64).ceil() as usize;
+            if returned.len() < need {
                 return Err(ClusterError::Round {
                     round,
                     cause: format!(
-                        "scheduler `{}` placed none of {} pending tasks on {} live peers",
-                        sched.instance.plugin().meta().name,
-                        tasks.len(),
-                        nodes.len()
+                        "{} of {total} tasks returned; the quorum is {need}",
+                        returned.len()
                     ),
                 });
             }
-            held.peers.extend(
-                placed
-                    .iter()
-                    .filter_map(|a| a.node_id.parse::<PeerId>().ok()),
-            );
-            let runs = placed.iter().map(|a| {
-                let i = tasks
-                    .iter()
-                    .position(|t| t.id == a.task_id)
-                    .expect("checked by the runtime");
-                let (s, attempts) = pending[i];
-                let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
-                let task = TrainTask {
-                    job: job.id().to_string(),
+
+            // Aggregate.
+            agg.refresh(node, job, round);
+            returned.sort_by_key(|r| r.0);
+            let names: Vec<String> = returned
+                .iter()
+                .map(|(s, p, _, _)| format!("{p}/shard-{s}"))
+                .collect();
+            let refs: Vec<UpdateRef> = returned
+                .iter()
+                .zip(&names)
+                .map(|((_, _, r, u), name)| UpdateRef {
+                    peer: name,
+                    samples: r.rows,
+                    loss: r.loss,
+                    params: u,
+                })
+                .collect();
+            let tasks_done_at = round_started.elapsed();
+            let mut next = Vec::with_capacity(global.len());
+            let summary = agg
+                .instance
+                .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
+                .map_err(|e| ClusterError::Round {
                     round,
-                    task: a.task_id.clone(),
-                    spec: spec_text.to_string(),
-                    global: global_blob.clone(),
-                    shard: prepared.shards[s].clone(),
-                    seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
-                };
-                let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
-                let weights = &weights;
-                async move {
-                    let r = tokio::time::timeout(deadline, run_task(node, peer, task, weights))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(ClusterError::Transfer(format!(
-                                "missed the task deadline of {}s",
-                                deadline.as_secs()
-                            )))
-                        });
-                    (s, attempts, peer, r)
-                }
-            });
-            for (s, attempts, peer, r) in futures::future::join_all(runs).await {
-                match r {
-                    Ok((result, update, moved)) => {
-                        pending.retain(|&(p, _)| p != s);
-                        holders[s] = Some(peer);
-                        bytes += moved;
-                        returned.push((s, peer, result, update));
-                    }
-                    Err(e) => {
-                        let remote = matches!(e, ClusterError::Remote(_));
-                        if !remote && peer != node.peer_id() {
-                            down.insert(peer, Instant::now());
-                            job.emit(JobEvent::note(
-                                "peer-down",
-                                round,
-                                format!("peer {peer}: {e}"),
-                            ));
-                        }
-                        let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
-                        job.emit(JobEvent::note(
-                            "retry",
-                            round,
-                            format!("task r{round}-shard{s} on {peer} failed ({e}); {left} attempts left"),
-                        ));
-                        if let Some(p) = pending.iter_mut().find(|(p, _)| *p == s) {
-                            p.1 += 1;
-                        }
-                        pending.retain(|&(_, a)| a < spec.cluster.max_attempts);
-                    }
-                }
+                    cause: e.to_string(),
+                })?;
+            let rows: u64 = returned.iter().map(|r| r.2.rows).sum();
+            let loss = returned
+                .iter()
+                .map(|r| r.2.loss as f64 * r.2.rows as f64)
+                .sum::<f64>()
+                / rows.max(1) as f64;
+            let compute = returned.iter().map(|r| r.2.compute_ms).fold(0.0, f64::max) / 1e3;
+            drop(refs);
+            for id in returned.iter().filter_map(|r| r.2.update.as_ref()) {
+                n.store.remove(id);
             }
-        }
-        let need = (spec.cluster.quorum * total as f64).ceil() as usize;
-        if returned.len() < need {
-            return Err(ClusterError::Round {
+            if let Some(id) = &global_blob {
+                n.store.remove(id);
+            }
+            global = Arc::new(next);
+
+            let seconds = round_started.elapsed().as_secs_f64();
+            tracing::info!(
                 round,
-                cause: format!(
-                    "{} of {total} tasks returned; the quorum is {need}",
-                    returned.len()
+                tasks_ms = tasks_done_at.as_secs_f64() * 1e3,
+                compute_ms = compute * 1e3,
+                aggregate_ms = (seconds - tasks_done_at.as_secs_f64()) * 1e3,
+                "round timing"
+            );
+            let peers_used: HashSet<&PeerId> = returned.iter().map(|r| &r.1).collect();
+            let mut ev = JobEvent::note(
+                "round",
+                round,
+                format!(
+                    "{}/{total} tasks on {} peers; {}",
+                    returned.len(),
+                    peers_used.len(),
+                    summary
                 ),
-            });
+            );
+            ev.loss = loss;
+            ev.seconds = seconds;
+            ev.overhead = (1.0 - compute / seconds).clamp(0.0, 1.0);
+            ev.tasks = (returned.len() as u32, total as u32);
+            ev.bytes = bytes;
+            ev.peers = peers_used.len() as u32;
+            ev.refetched = returned.iter().map(|r| r.2.refetched_chunks).sum();
+            let mut meta = checkpoint::Metadata::new();
+            meta.insert("job".into(), job.id().to_string());
+            meta.insert("round".into(), round.to_string());
+            for (k, v) in job.snapshot().plugins {
+                meta.insert(format!("plugin.{k}"), v);
+            }
+            let evaluation = Evaluation {
+                spec: spec.clone(),
+                test: test.clone(),
+                params: global.clone(),
+                width,
+                classes,
+                checkpoint: ckpt.clone(),
+                meta,
+            };
+            settle(finishing.take()).await?;
+            finishing = Some(tokio::spawn(finish_round(job.clone(), evaluation, ev)));
         }
-
-        // Aggregate.
-        agg.refresh(node, job, round);
-        returned.sort_by_key(|r| r.0);
-        let names: Vec<String> = returned
-            .iter()
-            .map(|(s, p, _, _)| format!("{p}/shard-{s}"))
-            .collect();
-        let refs: Vec<UpdateRef> = returned
-            .iter()
-            .zip(&names)
-            .map(|((_, _, r, u), name)| UpdateRef {
-                peer: name,
-                samples: r.rows,
-                loss: r.loss,
-                params: u,
-            })
-            .collect();
-        let tasks_done_at = round_started.elapsed();
-        let mut next = Vec::with_capacity(global.len());
-        let summary = agg
-            .instance
-            .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
-            .map_err(|e| ClusterError::Round {
-                round,
-                cause: e.to_string(),
-            })?;
-        let rows: u64 = returned.iter().map(|r| r.2.rows).sum();
-        let loss = returned
-            .iter()
-            .map(|r| r.2.loss as f64 * r.2.rows as f64)
-            .sum::<f64>()
-            / rows.max(1) as f64;
-        let compute = returned.iter().map(|r| r.2.compute_ms).fold(0.0, f64::max) / 1e3;
-        drop(refs);
-        for id in returned.iter().filter_map(|r| r.2.update.as_ref()) {
-            n.store.remove(id);
-        }
-        if let Some(id) = &global_blob {
-            n.store.remove(id);
-        }
-        global = Arc::new(next);
-
-        let seconds = round_started.elapsed().as_secs_f64();
-        tracing::info!(
-            round,
-            tasks_ms = tasks_done_at.as_secs_f64() * 1e3,
-            compute_ms = compute * 1e3,
-            aggregate_ms = (seconds - tasks_done_at.as_secs_f64()) * 1e3,
-            "round timing"
-        );
-        let peers_used: HashSet<&PeerId> = returned.iter().map(|r| &r.1).collect();
-        let mut ev = JobEvent::note(
-            "round",
-            round,
-            format!(
-                "{}/{total} tasks on {} peers; {}",
-                returned.len(),
-                peers_used.len(),
-                summary
-            ),
-        );
-        ev.loss = loss;
-        ev.seconds = seconds;
-        ev.overhead = (1.0 - compute / seconds).clamp(0.0, 1.0);
-        ev.tasks = (returned.len() as u32, total as u32);
-        ev.bytes = bytes;
-        ev.peers = peers_used.len() as u32;
-        ev.refetched = returned.iter().map(|r| r.2.refetched_chunks).sum();
-        let mut meta = checkpoint::Metadata::new();
-        meta.insert("job".into(), job.id().to_string());
-        meta.insert("round".into(), round.to_string());
-        for (k, v) in job.snapshot().plugins {
-            meta.insert(format!("plugin.{k}"), v);
-        }
-        let evaluation = Evaluation {
-            spec: spec.clone(),
-            test: test.clone(),
-            params: global.clone(),
-            width,
-            classes,
-            checkpoint: ckpt.clone(),
-            meta,
-        };
-        settle(finishing.take()).await?;
-        finishing = Some(tokio::spawn(finish_round(job.clone(), evaluation, ev)));
-    }
-    Ok(Outcome::Done)
+        Ok(Outcome::Done)
     }
     .await;
     let last = settle(finishing.take()).await;
     outcome.and_then(|o| last.map(|()| o))
-}
-
-/// A round's evaluation and checkpoint, running in the background; it records the round
-/// (rounds done, accuracy, the round event) when it is done.
-type Finishing = tokio::task::JoinHandle<Result<(), ClusterError>>;
-
-/// Waits for the round being finished, if any, and passes on its failure.
-async fn settle(f: Option<Finishing>) -> Result<(), ClusterError> {
-    match f {
-        None => Ok(()),
-        Some(h) => h
-            .await
-            .map_err(|e| ClusterError::Job(format!("evaluating a round: {e}")))?,
-    }
-}
-
-/// What evaluating and checkpointing one round's model needs.
-struct Evaluation {
-    spec: JobSpec,
-    test: Arc<Dataset>,
-    params: Arc<Vec<f32>>,
-    width: usize,
-    classes: usize,
-    checkpoint: Option<PathBuf>,
-    meta: checkpoint::Metadata,
-}
-
-/// Evaluates the round's model on the test split, checkpoints it, and only then records the
-/// round as done (so a restarted host resumes from a round whose checkpoint is on disk).
-async fn finish_round(
-    job: Arc<JobHandle>,
-    e: Evaluation,
-    mut ev: JobEvent,
-) -> Result<(), ClusterError> {
-    let started = Instant::now();
-    let round = ev.round;
-    let acc = blocking(move || {
-        let device = infra_train::device::resolve(&e.spec.device).map_err(ClusterError::Job)?;
-        let mut m = Model::new(&e.spec.model, e.width, e.classes, device)?;
-        m.load_flat(&e.params)?;
-        let (acc, _loss) = infra_train::task::evaluate(&m, &e.test)?;
-        if let Some(p) = e.checkpoint {
-            let mut meta = e.meta;
-            meta.insert("test_accuracy".into(), format!("{acc:.6}"));
-            checkpoint::save(&m, &meta, &p)?;
-        }
-        Ok(acc)
-    })
-    .await?;
-    tracing::info!(
-        round,
-        evaluate_ms = started.elapsed().as_secs_f64() * 1e3,
-        "round evaluated and checkpointed"
-    );
-    job.update(|r| {
-        r.rounds_done = round;
-        r.accuracy = acc;
-    });
-    ev.accuracy = acc;
-    job.emit(ev);
-    Ok(())
-}
-
-/// The scheduler's view of the cluster: this node and every live peer not marked down, with
-/// resources from their heartbeats and links from ping and past transfers. A peer marked down
-/// comes back once a heartbeat newer than the mark arrives.
-async fn cluster_nodes(
-    node: &ClusterNode,
-    down: &mut HashMap<PeerId, Instant>,
-    job: &str,
-    demand: Resources,
-) -> Result<Vec<Node>, ClusterError> {
-    let me = node.peer_id();
-    let mut out = vec![to_node(me, &node.status(), 0.0, 0, job, demand)];
-    for p in node.alive_peers().await? {
-        if let Some(mark) = down.get(&p.peer) {
-            if p.age >= mark.elapsed() {
-                continue;
-            }
-            down.remove(&p.peer);
-        }
-        let rtt = p.rtt.map_or(0.0, |d| d.as_secs_f64() * 1e3);
-        let bw = node.links().bandwidth(&p.peer).map_or(0, |b| b as u64);
-        out.push(to_node(p.peer, &p.status, rtt, bw, job, demand));
-    }
-    Ok(out)
-}
-
-fn to_node(
-    peer: PeerId,
-    s: &infra_net::NodeStatus,
-    rtt_ms: f64,
-    bandwidth: u64,
-    job: &str,
-    demand: Resources,
-) -> Node {
-    // Between waves none of this job's tasks run; usage a heartbeat still shows for them is stale.
-    let own = s.job_tasks.get(job).copied().unwrap_or(0);
-    let used_cpu = s.used_cpu_millis.saturating_sub(own * demand.cpu_millis);
-    let used_mem = s
-        .used_memory_mib
-        .saturating_sub(own as u64 * demand.memory_mib);
-    let capacity = Resources {
-        cpu_millis: s.cpu_millis,
-        memory_mib: s.memory_mib,
-        gpus: s.gpus,
-    };
-    Node {
-        id: peer.to_string(),
-        tier: if s.tier == "edge" {
-            Tier::Edge
-        } else {
-            Tier::Server
-        },
-        capacity,
-        free: Resources {
-            cpu_millis: s.cpu_millis.saturating_sub(used_cpu),
-            memory_mib: s.memory_mib.saturating_sub(used_mem),
-            gpus: s.gpus.saturating_sub(s.used_gpus),
-        },
-        load: s.load,
-        labels: s
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<BTreeMap<_, _>>()
-            .into_iter()
-            .collect(),
-        rtt_ms: rtt_ms as f32,
-        bandwidth_bytes_per_s: bandwidth,
-    }
-}
-
-/// Resolves when `peer`'s heartbeats have stopped (a hung or partitioned worker whose
-/// connection is still open), checking a few times per peer timeout.
-async fn heartbeats_stop(node: &ClusterNode, peer: PeerId) -> ClusterError {
-    let timeout = node.inner.config.peer_timeout;
-    let mut tick = tokio::time::interval(timeout / 4);
-    loop {
-        tick.tick().await;
-        match node.peers().await {
-            Ok(peers) => match peers.iter().find(|p| p.peer == peer) {
-                Some(p) if p.age < timeout => {}
-                Some(p) => {
-                    return ClusterError::Transfer(format!(
-                        "no heartbeat for {} ms",
-                        p.age.as_millis()
-                    ))
-                }
-                None => return ClusterError::Transfer("the peer is unknown".into()),
-            },
-            Err(e) => return e,
-        }
-    }
-}
-
-/// A round's global weights: in memory for tasks run here, as bytes for the requests (empty
-/// when they go as a blob instead).
-struct RoundWeights {
-    params: Arc<Vec<f32>>,
-    inline: Arc<Vec<u8>>,
-    compression: Compression,
-}
-
-/// Runs one task on `peer` (or here) and brings its update back: (result, update, bytes
-/// moved over the network).
-async fn run_task(
-    node: &ClusterNode,
-    peer: PeerId,
-    task: TrainTask,
-    weights: &RoundWeights,
-) -> Result<(TrainResult, Vec<f32>, u64), ClusterError> {
-    let n = &node.inner;
-    if peer == node.peer_id() {
-        let w = Weights::Params(weights.params.clone());
-        let t = crate::worker::train(node, peer, task, w).await?;
-        let moved = t.result.fetched_bytes;
-        return Ok((t.result, t.params, moved));
-    }
-    let body = weights.inline.to_vec();
-    let sent = body.len() as u64;
-    let started = Instant::now();
-    let request = n
-        .net
-        .request(peer, Request::Train(Box::new(task)).to_frame_with(body));
-    let f = tokio::select! {
-        f = request => f?,
-        e = heartbeats_stop(node, peer) => return Err(e),
-    };
-    let waited = started.elapsed();
-    let Response::Trained(mut result) = Response::from_frame(&f)? else {
-        return Err(ClusterError::Protocol("expected a training result".into()));
-    };
-    tracing::debug!(
-        %peer,
-        waited_ms = waited.as_secs_f64() * 1e3,
-        busy_ms = result.busy_ms,
-        compute_ms = result.compute_ms,
-        "task answered"
-    );
-    let (update, received) = match &result.update {
-        None => {
-            // What the worker did not spend on the task was the network: weights down and
-            // the update up.
-            let busy = Duration::from_secs_f64(result.busy_ms.max(0.0) / 1e3);
-            let got = f.body.len() as u64;
-            if let Some(net) = waited.checked_sub(busy) {
-                n.links.record(peer, sent + got, net);
-            }
-            let u = encoding::decode_update(&f.body, &weights.params, weights.compression)?;
-            (u, got)
-        }
-        Some(id) => {
-            let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, id).await?;
-            result.refetched_chunks += fetched.refetched;
-            let u = encoding::decode_update(&fetched.bytes, &weights.params, weights.compression)?;
-            (u, fetched.transferred)
-        }
-    };
-    let moved = sent + result.fetched_bytes + received;
-    Ok((result, update, moved))
 }

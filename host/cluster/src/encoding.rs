@@ -90,7 +90,7 @@ fn to_f16_bytes(values: &[f32], what: &str) -> Result<Vec<u8>, ClusterError> {
 }
 
 fn from_f16_bytes(bytes: &[u8]) -> Result<Vec<f32>, ClusterError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(ClusterError::Protocol(format!(
             "{} bytes of f16 parameters are not a whole number of values",
             bytes.len()
