@@ -79,10 +79,19 @@ async fn nodes(n: usize, heartbeat: Duration, cpu: impl Fn(usize) -> u32) -> Vec
     out
 }
 
+/// Stops the nodes' networks, so they do not load the machine during later measurements.
+async fn stop(nodes: Vec<ClusterNode>) {
+    for n in nodes {
+        n.net().stop().await;
+    }
+}
+
 async fn discovery(n: usize, heartbeat: Duration) -> Duration {
     let t = Instant::now();
-    let _nodes = nodes(n, heartbeat, |_| 1000).await;
-    t.elapsed()
+    let ns = nodes(n, heartbeat, |_| 1000).await;
+    let took = t.elapsed();
+    stop(ns).await;
+    took
 }
 
 /// Plain TCP on loopback: the same bytes, no encryption, no multiplexing, no checksums.
@@ -130,6 +139,7 @@ async fn transfer(size: usize, reps: usize) -> (Duration, Duration) {
         ns[1].store().remove(&id);
         ns[0].store().remove(&id);
     }
+    stop(ns).await;
     p2p.sort();
     tcp.sort();
     (p2p[p2p.len() / 2], tcp[tcp.len() / 2])
@@ -187,6 +197,7 @@ async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
             _ => {}
         }
     }
+    stop(ns).await;
     let median = |f: fn(&JobEvent) -> f64| {
         let mut v: Vec<f64> = rounds[1..].iter().map(f).collect();
         v.sort_by(f64::total_cmp);

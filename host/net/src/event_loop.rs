@@ -67,6 +67,7 @@ enum Command {
     SetStatus(Box<NodeStatus>),
     Request(PeerId, Frame, oneshot::Sender<Result<Frame, NetError>>),
     Reply(u64, Frame),
+    Stop,
 }
 
 /// Handle to the event loop. Cheap to clone.
@@ -108,6 +109,13 @@ impl Client {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Stops the event loop: connections close, the event stream ends, and every clone of
+    /// this client answers [`NetError::Stopped`] from then on. (Dropping every client stops
+    /// it too, but a task serving the event stream usually holds one.)
+    pub async fn stop(&self) {
+        let _ = self.commands.send(Command::Stop).await;
     }
 
     /// Answers the inbound request `id` (from [`NetEvent::Request`]).
@@ -236,8 +244,8 @@ impl EventLoop {
             tokio::select! {
                 _ = tick.tick() => self.publish_status(),
                 cmd = self.commands.recv() => match cmd {
+                    Some(Command::Stop) | None => break,
                     Some(c) => self.command(c),
-                    None => break,
                 },
                 event = self.swarm.select_next_some() => self.swarm_event(event).await,
             }
@@ -301,6 +309,7 @@ impl EventLoop {
                     }
                 }
             }
+            Command::Stop => unreachable!("handled by the loop"),
         }
     }
 
