@@ -72,6 +72,9 @@ impl RuntimeBuilder {
         config.epoch_interruption(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+        if std::env::var_os("INFRA_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(engine_err)?;
 
         let mut linker = Linker::new(&engine);

@@ -15,6 +15,9 @@
 //! - typed calls per world: [`scheduler`], [`cleaner`], [`aggregator`];
 //! - [`Registry`] (`registry.rs`): the active plugin per kind and scope, atomic hot swap with
 //!   rollback.
+//!
+//! Profiling: with `INFRA_WASM_PERFMAP` set, the engine writes `/tmp/perf-PID.map`, so `perf
+//! report` names guest functions (`wasm[0]::function[N]`) instead of bare JIT addresses.
 
 pub mod aggregator;
 mod bindings;
