@@ -3,26 +3,6 @@
 //! doing much work per iteration keeps that check cheap, and the output is read and written
 //! once per eight updates. Natively the plain loops below are auto-vectorised.
 
-/// `w * x + acc`: one fused multiply-add where the guest is built with relaxed SIMD (the host
-/// may round once or twice; either is within the tolerance aggregation needs).
-#[cfg(target_arch = "wasm32")]
-#[inline(always)]
-fn madd(
-    w: core::arch::wasm32::v128,
-    x: core::arch::wasm32::v128,
-    acc: core::arch::wasm32::v128,
-) -> core::arch::wasm32::v128 {
-    use core::arch::wasm32::*;
-    #[cfg(target_feature = "relaxed-simd")]
-    {
-        f32x4_relaxed_madd(w, x, acc)
-    }
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    {
-        f32x4_add(acc, f32x4_mul(w, x))
-    }
-}
-
 /// `out[i] = (if accumulate { out[i] } else { 0 }) + Σ w[k] * xs[k][i]`.
 fn combine<const K: usize>(out: &mut [f32], accumulate: bool, w: [f32; K], xs: [&[f32]; K]) {
     let n = out.len();
@@ -47,7 +27,7 @@ fn combine<const K: usize>(out: &mut [f32], accumulate: bool, w: [f32; K], xs: [
                 for k in 0..K {
                     for (j, a) in acc.iter_mut().enumerate() {
                         let x = v128_load(p[k].add(i + 4 * j) as *const v128);
-                        *a = madd(vw[k], x, *a);
+                        *a = f32x4_add(*a, f32x4_mul(vw[k], x));
                     }
                 }
                 for (j, a) in acc.iter().enumerate() {
