@@ -26,12 +26,10 @@ fn python_shortest_job_first_scheduler() {
     let mut gpu = task("gpu", 9, res(10, 10, 1));
     gpu.est_duration_ms = 1;
     // Shortest first: gpu (fits nowhere, pending), short -> n0, medium -> n1, long -> none left.
-    let placed = plugin
-        .instance()
-        .schedule(&[long, short, medium, gpu], &nodes)
-        .unwrap();
+    let tasks = [long, short, medium, gpu];
+    let placed = plugin.instance().schedule(&tasks, &nodes).unwrap();
     assert_eq!(
-        pairs(&placed),
+        pairs(&tasks, &nodes, &placed),
         vec![
             ("medium".into(), "n1".into()),
             ("short".into(), "n0".into())

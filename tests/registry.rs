@@ -100,7 +100,7 @@ fn a_call_in_flight_finishes_on_the_old_plugin() {
         task("t0", 1, res(100, 10, 0)),
         task("t1", 1, res(100, 10, 0)),
     ];
-    let placed = pairs(&in_flight.schedule(&tasks, &nodes).unwrap());
+    let placed = pairs(&tasks, &nodes, &in_flight.schedule(&tasks, &nodes).unwrap());
     assert_eq!(
         placed,
         vec![("t0".into(), "n0".into()), ("t1".into(), "n1".into())]

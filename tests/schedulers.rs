@@ -1,7 +1,7 @@
 //! The built-in schedulers' behaviour, through their real components.
 
 use infra_runtime::scheduler::{Node, Task, Tier};
-use infra_runtime::PluginKind;
+use infra_runtime::{PluginError, PluginKind};
 use infra_tests::*;
 
 const ALL: [&str; 5] = ["fifo", "priority", "least-loaded", "best-fit", "locality"];
@@ -9,7 +9,7 @@ const ALL: [&str; 5] = ["fifo", "priority", "least-loaded", "best-fit", "localit
 fn schedule(name: &str, tasks: &[Task], nodes: &[Node]) -> Vec<(String, String)> {
     let rt = runtime();
     let p = builtin(&rt, name, PluginKind::Scheduler);
-    pairs(&p.instance().schedule(tasks, nodes).unwrap())
+    pairs(tasks, nodes, &p.instance().schedule(tasks, nodes).unwrap())
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn locality_prefers_the_holder_of_the_input_and_protects_edge_nodes() {
     holder.rtt_ms = 5.0;
     let mut with_input = task("with-input", 1, res(100, 100, 0));
     with_input.input_bytes = 500 << 20;
-    with_input.input_holders = vec!["holder".into()];
+    with_input.input_holders = vec![1]; // `holder`, second in the nodes below
     let mut elsewhere = task("elsewhere", 1, res(100, 100, 0));
     elsewhere.input_bytes = 500 << 20;
     assert_eq!(
@@ -194,4 +194,41 @@ fn locality_refuses_a_bad_config() {
             .contains("unknown config key(s): default-bandwith"),
         "{err}"
     );
+}
+
+#[test]
+fn the_host_refuses_an_answer_with_bad_positions_a_double_placement_or_an_overbooked_node() {
+    let rt = runtime();
+    let rogue = rt.load(&guest_bytes("rogue-scheduler")).unwrap();
+    let nodes = vec![
+        node("n0", res(1000, 1024, 0)),
+        node("n1", res(1000, 1024, 0)),
+    ];
+    let tasks = vec![task("a", 1, res(600, 10, 0)), task("b", 1, res(600, 10, 0))];
+    let answer = |a: &str| {
+        rogue
+            .with_config(vec![("answer".into(), a.into())])
+            .unwrap()
+            .instance()
+            .schedule(&tasks, &nodes)
+    };
+    assert_eq!(
+        pairs(&tasks, &nodes, &answer("0:1,1:0").unwrap()),
+        vec![("a".into(), "n1".into()), ("b".into(), "n0".into())]
+    );
+    for (bad, expected) in [
+        ("2:0", "task position 2, but only 2 tasks were offered"),
+        (
+            "0:2",
+            "task `a` to node position 2, but only 2 nodes were offered",
+        ),
+        ("0:0,0:1", "assigned task `a` twice"),
+        ("0:0,1:0", "node `n0` has no room for task `b`"),
+    ] {
+        let err = answer(bad).unwrap_err();
+        assert!(
+            matches!(err, PluginError::Contract { .. }) && err.to_string().contains(expected),
+            "answer {bad}: {err}"
+        );
+    }
 }

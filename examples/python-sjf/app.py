@@ -44,8 +44,8 @@ class WitWorld(_WitWorldProtocol):
 
 class Scheduling(_SchedulingProtocol):
     def schedule(self, tasks: List[Task], nodes: List[Node]) -> List[Assignment]:
-        # Free resources per node, in the host's order: [id, cpu_millis, memory_mib, gpus].
-        free = [[n.id, n.free.cpu_millis, n.free.memory_mib, n.free.gpus] for n in nodes]
+        # Free resources per node, in the host's order: [cpu_millis, memory_mib, gpus].
+        free = [[n.free.cpu_millis, n.free.memory_mib, n.free.gpus] for n in nodes]
 
         # Stable order: shortest first, then higher priority, then input order.
         order = sorted(
@@ -59,11 +59,12 @@ class Scheduling(_SchedulingProtocol):
             cpu = task.demand.cpu_millis
             mem = task.demand.memory_mib
             gpus = task.demand.gpus
-            for slot in free:
-                if cpu <= slot[1] and mem <= slot[2] and gpus <= slot[3]:
-                    slot[1] -= cpu
-                    slot[2] -= mem
-                    slot[3] -= gpus
-                    assignments.append(Assignment(task_id=task.id, node_id=slot[0]))
+            for n, slot in enumerate(free):
+                if cpu <= slot[0] and mem <= slot[1] and gpus <= slot[2]:
+                    slot[0] -= cpu
+                    slot[1] -= mem
+                    slot[2] -= gpus
+                    # Tasks and nodes are named by their position in the two lists.
+                    assignments.append(Assignment(task=i, node=n))
                     break
         return assignments

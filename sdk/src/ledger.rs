@@ -1,19 +1,17 @@
 //! Resource accounting for schedulers: free resources per node, updated as tasks are placed.
 
-use crate::{Assignment, Node, Resources, Task};
+use crate::{Assignment, Node, Resources};
 
 /// Free resources of every node, in the order of the `nodes` argument.
 pub struct Ledger {
     free: Vec<Resources>,
-    ids: Vec<String>,
 }
 
 impl Ledger {
     /// Starts from each node's `free` resources.
     pub fn new(nodes: &[Node]) -> Self {
         Self {
-            free: nodes.iter().map(|n| n.free.clone()).collect(),
-            ids: nodes.iter().map(|n| n.id.clone()).collect(),
+            free: nodes.iter().map(|n| n.free).collect(),
         }
     }
 
@@ -29,15 +27,16 @@ impl Ledger {
         &self.free[n]
     }
 
-    /// Takes `task`'s demand from node `n` and returns the assignment.
-    pub fn place(&mut self, task: &Task, n: usize) -> Assignment {
+    /// Takes `demand` (of the task at position `t` in the `tasks` argument) from node `n` and
+    /// returns the assignment of that task to that node.
+    pub fn place(&mut self, t: usize, demand: &Resources, n: usize) -> Assignment {
         let f = &mut self.free[n];
-        f.cpu_millis -= task.demand.cpu_millis;
-        f.memory_mib -= task.demand.memory_mib;
-        f.gpus -= task.demand.gpus;
+        f.cpu_millis -= demand.cpu_millis;
+        f.memory_mib -= demand.memory_mib;
+        f.gpus -= demand.gpus;
         Assignment {
-            task_id: task.id.clone(),
-            node_id: self.ids[n].clone(),
+            task: t as u32,
+            node: n as u32,
         }
     }
 }

@@ -23,11 +23,12 @@
 //! impl Scheduler for FirstFit {
 //!     fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
 //!         let mut ledger = Ledger::new(&nodes); // free resources, updated as tasks are placed
-//!         tasks
-//!             .iter()
+//!         // Tasks and nodes are named by their position in the two lists.
+//!         (0..tasks.len())
 //!             .filter_map(|t| {
-//!                 let n = (0..nodes.len()).find(|&n| ledger.fits(n, &t.demand))?;
-//!                 Some(ledger.place(t, n))
+//!                 let demand = &tasks[t].demand;
+//!                 let n = (0..nodes.len()).find(|&n| ledger.fits(n, demand))?;
+//!                 Some(ledger.place(t, demand, n))
 //!             })
 //!             .collect() // tasks left out stay pending
 //!     }

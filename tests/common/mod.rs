@@ -89,11 +89,20 @@ pub fn task(id: &str, priority: i32, demand: Resources) -> Task {
     }
 }
 
-/// `(task, node)` pairs of an answer, sorted by task.
-pub fn pairs(a: &[infra_runtime::scheduler::Assignment]) -> Vec<(String, String)> {
+/// `(task id, node id)` pairs of an answer to `tasks` on `nodes`, sorted by task.
+pub fn pairs(
+    tasks: &[Task],
+    nodes: &[Node],
+    a: &[infra_runtime::scheduler::Assignment],
+) -> Vec<(String, String)> {
     let mut v: Vec<_> = a
         .iter()
-        .map(|a| (a.task_id.clone(), a.node_id.clone()))
+        .map(|a| {
+            (
+                tasks[a.task as usize].id.clone(),
+                nodes[a.node as usize].id.clone(),
+            )
+        })
         .collect();
     v.sort();
     v

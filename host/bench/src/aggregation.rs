@@ -36,7 +36,12 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let plugin = infra_builtins::load(runtime, "fedavg", PluginKind::Aggregator).unwrap();
     let mut inst = plugin.instance();
     let mut wasm_out = Vec::new();
-    for chunk in [DEFAULT_CHUNK / 4, DEFAULT_CHUNK, DEFAULT_CHUNK * 4, DEFAULT_CHUNK * 16] {
+    for chunk in [
+        DEFAULT_CHUNK / 4,
+        DEFAULT_CHUNK,
+        DEFAULT_CHUNK * 4,
+        DEFAULT_CHUNK * 16,
+    ] {
         let t = median_time(reps, || {
             inst.aggregate_into(1, &global, &refs, chunk, &mut wasm_out)
                 .unwrap();

@@ -46,8 +46,8 @@ fn to_sdk_node(n: &Node) -> infra_sdk::Node {
 
 fn to_host(a: infra_sdk::Assignment) -> infra_runtime::scheduler::Assignment {
     infra_runtime::scheduler::Assignment {
-        task_id: a.task_id,
-        node_id: a.node_id,
+        task: a.task,
+        node: a.node,
     }
 }
 

@@ -80,13 +80,14 @@ pub fn nodes(n: usize, seed: u64) -> Vec<Node> {
         .collect()
 }
 
-/// `n` pending tasks of job `job`; some inputs already sit on one of `nodes`.
+/// `n` pending tasks; some inputs already sit on one of `nodes` (holders are positions in
+/// that slice, so schedule these tasks on the same `nodes`).
 pub fn tasks(n: usize, nodes: &[Node], seed: u64) -> Vec<Task> {
     let mut r = Rng::new(seed ^ 0xA5A5);
     (0..n)
         .map(|i| {
             let holders = if r.unit() < 0.3 && !nodes.is_empty() {
-                vec![nodes[r.range(0, nodes.len() as u64) as usize].id.clone()]
+                vec![r.range(0, nodes.len() as u64) as u32]
             } else {
                 Vec::new()
             };

@@ -20,7 +20,7 @@ use crate::ClusterError;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
-use infra_runtime::scheduler::{Resources, Task};
+use infra_runtime::scheduler::{holder_positions, Assignment, Resources, Task};
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
 use std::collections::{HashMap, HashSet};
@@ -324,7 +324,9 @@ async fn drive(
                         demand,
                         est_duration_ms: 0,
                         input_bytes: prepared.shard_bytes[s] + wire_bytes,
-                        input_holders: holders[s].map(|p| vec![p.to_string()]).unwrap_or_default(),
+                        input_holders: holders[s]
+                            .map(|p| holder_positions(&nodes, [p.to_string().as_str()]))
+                            .unwrap_or_default(),
                         attempts,
                     })
                     .collect();
@@ -347,22 +349,21 @@ async fn drive(
                         ),
                     });
                 }
-                held.peers.extend(
-                    placed
-                        .iter()
-                        .filter_map(|a| a.node_id.parse::<PeerId>().ok()),
-                );
+                // Positions checked by the runtime; node ids are peer ids.
+                let peer_of = |a: &Assignment| -> PeerId {
+                    nodes[a.node as usize]
+                        .id
+                        .parse()
+                        .expect("node ids are peer ids")
+                };
+                held.peers.extend(placed.iter().map(peer_of));
                 let runs = placed.iter().map(|a| {
-                    let i = tasks
-                        .iter()
-                        .position(|t| t.id == a.task_id)
-                        .expect("checked by the runtime");
-                    let (s, attempts) = pending[i];
-                    let peer: PeerId = a.node_id.parse().expect("node ids are peer ids");
+                    let (s, attempts) = pending[a.task as usize];
+                    let peer = peer_of(a);
                     let task = TrainTask {
                         job: job.id().to_string(),
                         round,
-                        task: a.task_id.clone(),
+                        task: tasks[a.task as usize].id.clone(),
                         spec: spec_text.to_string(),
                         global: global_blob.clone(),
                         shard: prepared.shards[s].clone(),

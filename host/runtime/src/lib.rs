@@ -43,4 +43,4 @@ pub use registry::{Registry, Scope, SwapRecord};
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
 
 /// Version of the WIT package the host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";

@@ -38,9 +38,9 @@ impl PluginKind {
     /// The exported interface that identifies the world.
     pub fn interface(self) -> &'static str {
         match self {
-            Self::Scheduler => "infra:plugins/scheduling@0.1.0",
-            Self::Cleaner => "infra:plugins/cleaning@0.1.0",
-            Self::Aggregator => "infra:plugins/aggregation@0.1.0",
+            Self::Scheduler => "infra:plugins/scheduling@0.2.0",
+            Self::Cleaner => "infra:plugins/cleaning@0.2.0",
+            Self::Aggregator => "infra:plugins/aggregation@0.2.0",
         }
     }
 }

@@ -2,16 +2,15 @@
 
 use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
-use std::collections::HashMap;
 
 pub use crate::bindings::scheduler::exports::infra::plugins::scheduling::{
     Assignment, Node, Resources, Task, Tier,
 };
 
 impl Instance {
-    /// Asks the policy to place `tasks` on `nodes`. The answer is checked: every assignment
-    /// names a known task and node, no task is placed twice, and no node gets more than its
-    /// free resources.
+    /// Asks the policy to place `tasks` on `nodes`. Assignments name tasks and nodes by their
+    /// position in the two slices. The answer is checked: every position is in range, no
+    /// task is placed twice, and no node gets more than its free resources.
     pub fn schedule(&mut self, tasks: &[Task], nodes: &[Node]) -> Result<Vec<Assignment>> {
         self.expect_world(PluginKind::Scheduler)?;
         let out = self.call(|b, s| match b {
@@ -36,32 +35,31 @@ pub fn check_assignments(
     nodes: &[Node],
     assignments: &[Assignment],
 ) -> Result<(), String> {
-    let task_index: HashMap<&str, usize> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.as_str(), i))
-        .collect();
-    let mut free: HashMap<&str, Resources> =
-        nodes.iter().map(|n| (n.id.as_str(), n.free)).collect();
+    let mut free: Vec<Resources> = nodes.iter().map(|n| n.free).collect();
     let mut placed = vec![false; tasks.len()];
     for a in assignments {
-        let &i = task_index
-            .get(a.task_id.as_str())
-            .ok_or_else(|| format!("assigned unknown task `{}`", a.task_id))?;
-        if std::mem::replace(&mut placed[i], true) {
-            return Err(format!("assigned task `{}` twice", a.task_id));
-        }
-        let room = free.get_mut(a.node_id.as_str()).ok_or_else(|| {
+        let (t, n) = (a.task as usize, a.node as usize);
+        let task = tasks.get(t).ok_or_else(|| {
             format!(
-                "assigned task `{}` to unknown node `{}`",
-                a.task_id, a.node_id
+                "assigned task position {t}, but only {} tasks were offered",
+                tasks.len()
             )
         })?;
-        let d = &tasks[i].demand;
+        let room = free.get_mut(n).ok_or_else(|| {
+            format!(
+                "assigned task `{}` to node position {n}, but only {} nodes were offered",
+                task.id,
+                nodes.len()
+            )
+        })?;
+        if std::mem::replace(&mut placed[t], true) {
+            return Err(format!("assigned task `{}` twice", task.id));
+        }
+        let d = &task.demand;
         if d.cpu_millis > room.cpu_millis || d.memory_mib > room.memory_mib || d.gpus > room.gpus {
             return Err(format!(
                 "node `{}` has no room for task `{}` (free {:?}, demand {:?})",
-                a.node_id, a.task_id, room, d
+                nodes[n].id, task.id, room, d
             ));
         }
         room.cpu_millis -= d.cpu_millis;
@@ -69,4 +67,17 @@ pub fn check_assignments(
         room.gpus -= d.gpus;
     }
     Ok(())
+}
+
+/// Positions in `nodes` of the nodes whose id is in `holders` (the form `task.input-holders`
+/// takes); ids of nodes not offered are left out.
+pub fn holder_positions<'a>(
+    nodes: &[Node],
+    holders: impl IntoIterator<Item = &'a str>,
+) -> Vec<u32> {
+    holders
+        .into_iter()
+        .filter_map(|h| nodes.iter().position(|n| n.id == h))
+        .map(|p| p as u32)
+        .collect()
 }

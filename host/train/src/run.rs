@@ -347,9 +347,8 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     },
                     est_duration_ms: 0,
                     input_bytes: shard_bytes[s] + 4 * n_params as u64,
-                    input_holders: holder[s]
-                        .map(|w| vec![format!("worker-{w}")])
-                        .unwrap_or_default(),
+                    // Node w is worker w (positions in `nodes`).
+                    input_holders: holder[s].map(|w| vec![w as u32]).unwrap_or_default(),
                     attempts: 0,
                 })
                 .collect();
@@ -378,20 +377,10 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     ),
                 });
             }
+            // Positions checked by the runtime; node w is worker w.
             let assignments: Vec<(usize, usize)> = placed
                 .iter()
-                .map(|a| {
-                    let s = pending[tasks
-                        .iter()
-                        .position(|t| t.id == a.task_id)
-                        .expect("checked by the runtime")];
-                    let w: usize = a
-                        .node_id
-                        .trim_start_matches("worker-")
-                        .parse()
-                        .expect("checked by the runtime");
-                    (s, w)
-                })
+                .map(|a| (pending[a.task as usize], a.node as usize))
                 .collect();
             let wave_started = Instant::now();
             let global_ref = &global;

@@ -183,18 +183,12 @@ fn utilisation(
     );
     let mut transfer_s = 0.0;
     for a in placed {
-        let task = tasks
-            .iter()
-            .find(|t| t.id == a.task_id)
-            .expect("checked by the runtime");
-        let node = nodes
-            .iter()
-            .find(|n| n.id == a.node_id)
-            .expect("checked by the runtime");
+        // Positions checked by the runtime.
+        let (task, node) = (&tasks[a.task as usize], &nodes[a.node as usize]);
         used.0 += task.demand.cpu_millis as f64;
         used.1 += task.demand.memory_mib as f64;
         used.2 += task.demand.gpus as f64;
-        if !task.input_holders.contains(&node.id) {
+        if !task.input_holders.contains(&a.node) {
             transfer_s += task.input_bytes as f64 / node.bandwidth_bytes_per_s.max(1) as f64;
         }
     }

@@ -52,7 +52,7 @@ impl Scheduler for BestFit {
                 }
             }
             if let Some((n, _)) = best {
-                out.push(ledger.place(task, n));
+                out.push(ledger.place(i, &task.demand, n));
             }
         }
         out

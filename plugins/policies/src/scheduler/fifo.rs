@@ -22,12 +22,12 @@ impl Scheduler for Fifo {
         if nodes.is_empty() {
             return out;
         }
-        for task in &tasks {
+        for (i, task) in tasks.iter().enumerate() {
             let found = (0..nodes.len())
                 .map(|k| (next + k) % nodes.len())
                 .find(|&n| ledger.fits(n, &task.demand));
             if let Some(n) = found {
-                out.push(ledger.place(task, n));
+                out.push(ledger.place(i, &task.demand, n));
                 next = (n + 1) % nodes.len();
             }
         }

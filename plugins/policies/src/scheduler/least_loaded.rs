@@ -30,7 +30,7 @@ impl Scheduler for LeastLoaded {
             if let Some(n) = best {
                 let cpu = nodes[n].capacity.cpu_millis.max(1) as f64;
                 load[n] += task.demand.cpu_millis as f64 / cpu;
-                out.push(ledger.place(task, n));
+                out.push(ledger.place(i, &task.demand, n));
             }
         }
         out

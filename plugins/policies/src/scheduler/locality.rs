@@ -44,10 +44,11 @@ impl Plugin for Locality {
 }
 
 impl Locality {
-    /// Seconds before `task` could start on `node`.
-    pub fn cost(&self, task: &Task, node: &Node) -> f64 {
+    /// Seconds before `task` could start on `node`, the node at position `n` of the call's
+    /// `nodes` list.
+    pub fn cost(&self, task: &Task, n: usize, node: &Node) -> f64 {
         let rtt = node.rtt_ms.max(0.0) as f64 / 1000.0;
-        if task.input_holders.iter().any(|h| *h == node.id) {
+        if task.input_holders.iter().any(|&h| h as usize == n) {
             return rtt;
         }
         let bw = match node.bandwidth_bytes_per_s {
@@ -76,13 +77,13 @@ impl Scheduler for Locality {
                         continue;
                     }
                 }
-                let cost = self.cost(task, node);
+                let cost = self.cost(task, n, node);
                 if best.is_none_or(|(_, b)| cost < b) {
                     best = Some((n, cost));
                 }
             }
             if let Some((n, _)) = best {
-                out.push(ledger.place(task, n));
+                out.push(ledger.place(i, &task.demand, n));
             }
         }
         out

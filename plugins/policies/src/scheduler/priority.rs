@@ -21,21 +21,22 @@ impl Scheduler for Priority {
     fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
         let mut ledger = Ledger::new(&nodes);
         let shares = Shares::new(&nodes);
+        // Free share of every node; only the node that gets a task changes.
+        let mut room: Vec<f64> = (0..nodes.len())
+            .map(|n| shares.of(n, ledger.free(n)))
+            .collect();
         let mut out = Vec::new();
         for i in by_priority(&tasks) {
             let task = &tasks[i];
             let mut best: Option<(usize, f64)> = None;
-            for n in 0..nodes.len() {
-                if !ledger.fits(n, &task.demand) {
-                    continue;
-                }
-                let room = shares.of(n, ledger.free(n));
-                if best.is_none_or(|(_, b)| room > b) {
-                    best = Some((n, room));
+            for (n, &r) in room.iter().enumerate() {
+                if ledger.fits(n, &task.demand) && best.is_none_or(|(_, b)| r > b) {
+                    best = Some((n, r));
                 }
             }
             if let Some((n, _)) = best {
-                out.push(ledger.place(task, n));
+                out.push(ledger.place(i, &task.demand, n));
+                room[n] = shares.of(n, ledger.free(n));
             }
         }
         out
