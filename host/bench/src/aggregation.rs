@@ -8,6 +8,9 @@ use infra_runtime::{PluginKind, Runtime};
 use infra_sdk::{Aggregator, RoundInfo, UpdateInfo};
 
 const UPDATES: usize = 8;
+
+/// `combine-chunk` of a native rule: (offset, global chunk, update chunks) -> new chunk.
+type CombineFn = Box<dyn FnMut(u64, Vec<f32>, Vec<Vec<f32>>) -> Vec<f32>>;
 const PARAMS: usize = 1 << 20;
 
 pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
@@ -86,16 +89,15 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     };
     for name in ["median", "trimmed-mean"] {
         let native = median_time(reps.min(7), || {
-            let mut agg: Box<dyn FnMut(u64, Vec<f32>, Vec<Vec<f32>>) -> Vec<f32>> =
-                if name == "median" {
-                    let mut m = Median::default();
-                    m.begin_round(info.clone()).unwrap();
-                    Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
-                } else {
-                    let mut m = TrimmedMean::default();
-                    m.begin_round(info.clone()).unwrap();
-                    Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
-                };
+            let mut agg: CombineFn = if name == "median" {
+                let mut m = Median::default();
+                m.begin_round(info.clone()).unwrap();
+                Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
+            } else {
+                let mut m = TrimmedMean::default();
+                m.begin_round(info.clone()).unwrap();
+                Box::new(move |o, g, u| m.combine_chunk(o, g, u).unwrap())
+            };
             for off in (0..PARAMS).step_by(DEFAULT_CHUNK) {
                 let end = (off + DEFAULT_CHUNK).min(PARAMS);
                 let chunk: Vec<Vec<f32>> = ups.iter().map(|u| u[off..end].to_vec()).collect();

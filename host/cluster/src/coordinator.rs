@@ -123,14 +123,12 @@ struct Prepared {
     classes: usize,
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ClusterError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, ClusterError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ClusterError::Job(format!("background work failed: {e}")))?
-    }
+) -> Result<T, ClusterError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ClusterError::Job(format!("background work failed: {e}")))?
 }
 
 fn ident(p: &Plugin) -> String {

@@ -334,10 +334,8 @@ impl EventLoop {
                 peer,
                 addresses,
                 ..
-            })) => {
-                if !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
-                    dial(&mut self.swarm, peer, addresses.into_vec());
-                }
+            })) if !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() => {
+                dial(&mut self.swarm, peer, addresses.into_vec());
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {

@@ -309,6 +309,8 @@ impl JobSpec {
                 self.optimizer.kind
             ));
         }
+        // Written this way so that NaN is refused too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(self.optimizer.lr > 0.0) {
             return Err("`optimizer.lr` must be > 0".into());
         }

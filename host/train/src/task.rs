@@ -148,7 +148,7 @@ pub fn params_to_bytes(p: &[f32]) -> Vec<u8> {
 
 /// Reads [`params_to_bytes`].
 pub fn params_from_bytes(b: &[u8]) -> Result<Vec<f32>, TrainError> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(TrainError::Model(format!(
             "{} parameter bytes are not a whole number of f32",
             b.len()

@@ -4,6 +4,10 @@ use anyhow::Context;
 use clap::Args;
 use infra_api::pb;
 
+/// Adds the bearer token to every request.
+type AuthInterceptor =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>;
+
 /// Where the control plane is and how to get in.
 #[derive(Args)]
 pub struct HostArgs {
@@ -37,9 +41,7 @@ impl HostArgs {
                 .with_context(|| format!("cannot reach {}", self.host))?;
             let value: tonic::metadata::MetadataValue<_> =
                 infra_api::bearer(&self.token).parse().context("token")?;
-            let auth: Box<
-                dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send,
-            > = Box::new(move |mut req| {
+            let auth: AuthInterceptor = Box::new(move |mut req| {
                 req.metadata_mut().insert("authorization", value.clone());
                 Ok(req)
             });
