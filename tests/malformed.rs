@@ -79,6 +79,21 @@ fn no_infra_world_at_all() {
 }
 
 #[test]
+fn built_against_an_earlier_contract_version() {
+    let err = load_err(&guest_bytes("old-contract"));
+    assert!(
+        matches!(err, PluginError::OtherContractVersion { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("infra:plugins/scheduling@0.1.0")
+            && msg.contains(&format!("infra:plugins@{}", infra_runtime::WIT_VERSION)),
+        "names both versions: {msg}"
+    );
+}
+
+#[test]
 fn missing_export() {
     let err = load_err(&guest_bytes("half"));
     assert!(

@@ -22,6 +22,17 @@ pub enum PluginError {
         "exports none of the infra plugin worlds (scheduler, cleaner, aggregator); it exports: {0}"
     )]
     UnknownWorld(String),
+    /// The component exports an infra interface of another contract version.
+    #[error(
+        "built against another version of the plugin contract: it exports {found}, this host \
+         speaks infra:plugins@{supported}; rebuild the plugin against wit/plugins.wit"
+    )]
+    OtherContractVersion {
+        /// The versioned interface names it exports, e.g. `infra:plugins/scheduling@0.1.0`.
+        found: String,
+        /// The contract version of this host.
+        supported: &'static str,
+    },
     /// The component targets another world than the one asked for.
     #[error("wrong plugin kind: expected {expected}, found {found}")]
     WrongKind {

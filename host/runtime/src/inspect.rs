@@ -53,6 +53,18 @@ pub(crate) fn compile_error(e: wasmtime::Error, len: usize) -> PluginError {
     }
 }
 
+/// Whether `export` is one of the world interfaces (`infra:plugins/scheduling@...` and so on)
+/// at a version other than this host's.
+fn other_contract_version(export: &str) -> bool {
+    PluginKind::ALL.into_iter().any(|k| {
+        let unversioned = k.interface().split('@').next().unwrap_or_default();
+        export
+            .strip_prefix(unversioned)
+            .and_then(|rest| rest.strip_prefix('@'))
+            .is_some_and(|v| v != crate::WIT_VERSION)
+    })
+}
+
 /// The world a component implements, from the interfaces it exports.
 pub(crate) fn detect_kind(
     engine: &Engine,
@@ -69,6 +81,17 @@ pub(crate) fn detect_kind(
         .collect();
     match found.as_slice() {
         [one] => Ok((*one, exports)),
+        [] if exports.iter().any(|e| other_contract_version(e)) => {
+            Err(PluginError::OtherContractVersion {
+                found: exports
+                    .iter()
+                    .filter(|e| other_contract_version(e))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                supported: crate::WIT_VERSION,
+            })
+        }
         [] => Err(PluginError::UnknownWorld(if exports.is_empty() {
             "nothing".into()
         } else {
