@@ -7,6 +7,7 @@
 //! The store lives in memory: blobs are per-round working data (the coordinator's durable state
 //! is its checkpoint and job record on disk). Jobs release what they no longer need.
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -99,14 +100,15 @@ impl BlobStore {
             .map(|e| e.manifest.clone())
     }
 
-    /// Chunk `index` of a held blob.
-    pub fn chunk(&self, id: &str, index: usize) -> Option<Vec<u8>> {
+    /// Chunk `index` of a held blob: a view into the stored bytes, not a copy.
+    pub fn chunk(&self, id: &str, index: usize) -> Option<Bytes> {
         let bytes = self.get(id)?;
         let start = index.checked_mul(CHUNK_BYTES)?;
         if start >= bytes.len() && !(start == 0 && bytes.is_empty()) {
             return None;
         }
-        Some(bytes[start..(start + CHUNK_BYTES).min(bytes.len())].to_vec())
+        let end = (start + CHUNK_BYTES).min(bytes.len());
+        Some(Bytes::from_owner(Held(bytes)).slice(start..end))
     }
 
     /// Drops a blob, unless a job holds it.
@@ -143,6 +145,15 @@ impl BlobStore {
     }
 }
 
+/// A held blob as the owner of [`Bytes`] views into it.
+struct Held(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +166,9 @@ mod tests {
         assert_eq!(id, blob_id(&bytes));
         let m = s.manifest(&id).unwrap();
         assert_eq!(m.chunks.len(), 3);
-        let joined: Vec<u8> = (0..3).flat_map(|i| s.chunk(&id, i).unwrap()).collect();
+        let joined: Vec<u8> = (0..3)
+            .flat_map(|i| s.chunk(&id, i).unwrap().to_vec())
+            .collect();
         assert_eq!(joined, bytes);
         assert!(s.chunk(&id, 3).is_none());
         assert_eq!(s.put(bytes), id);

@@ -300,7 +300,7 @@ async fn drive(
                 .then(|| n.store.put(std::mem::take(&mut global_bytes)));
             let weights = RoundWeights {
                 params: global.clone(),
-                inline: Arc::new(global_bytes),
+                inline: global_bytes.into(),
                 compression: spec.cluster.compression,
             };
             let total = prepared.shards.len();

@@ -3,6 +3,7 @@
 
 use crate::blobs::{BlobId, Manifest};
 use crate::ClusterError;
+use bytes::Bytes;
 use infra_net::Frame;
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +94,7 @@ pub struct TrainResult {
     pub refetched_chunks: u32,
 }
 
-fn encode<T: Serialize>(v: &T, body: Vec<u8>) -> Frame {
+fn encode<T: Serialize>(v: &T, body: Bytes) -> Frame {
     Frame {
         head: serde_json::to_vec(v).expect("messages serialise"),
         body,
@@ -103,12 +104,12 @@ fn encode<T: Serialize>(v: &T, body: Vec<u8>) -> Frame {
 impl Request {
     /// As a frame.
     pub fn to_frame(&self) -> Frame {
-        encode(self, Vec::new())
+        encode(self, Bytes::new())
     }
 
     /// As a frame with `body`.
-    pub fn to_frame_with(&self, body: Vec<u8>) -> Frame {
-        encode(self, body)
+    pub fn to_frame_with(&self, body: impl Into<Bytes>) -> Frame {
+        encode(self, body.into())
     }
 
     /// From a peer's frame.
@@ -120,8 +121,8 @@ impl Request {
 
 impl Response {
     /// As a frame with `body`.
-    pub fn to_frame(&self, body: Vec<u8>) -> Frame {
-        encode(self, body)
+    pub fn to_frame(&self, body: impl Into<Bytes>) -> Frame {
+        encode(self, body.into())
     }
 
     /// From a peer's frame; an `Error` answer becomes [`ClusterError::Remote`].

@@ -8,6 +8,7 @@ use crate::messages::{Request, Response};
 use crate::plugins::ClusterPlugins;
 use crate::transfer::{self, Links};
 use crate::{coordinator, worker, ClusterError};
+use bytes::Bytes;
 use infra_net::{Client, Frame, NetEvent, NodeStatus, PeerId, PeerView};
 use infra_runtime::{PluginKind, PluginMeta, Runtime};
 use infra_train::JobSpec;
@@ -138,43 +139,40 @@ impl ClusterNode {
     }
 
     async fn answer(&self, peer: PeerId, mut frame: Frame) -> Frame {
-        let result: Result<(Response, Vec<u8>), ClusterError> = async {
+        let result: Result<(Response, Bytes), ClusterError> = async {
             match Request::from_frame(&frame)? {
                 Request::Manifest { blob } => {
                     let m = self.inner.store.manifest(&blob).ok_or_else(|| {
                         ClusterError::Transfer(format!("blob {blob} is not held here"))
                     })?;
-                    Ok((Response::Manifest((*m).clone()), Vec::new()))
+                    Ok((Response::Manifest((*m).clone()), Bytes::new()))
                 }
                 Request::Chunk { blob, index } => {
-                    let mut bytes =
-                        self.inner
-                            .store
-                            .chunk(&blob, index as usize)
-                            .ok_or_else(|| {
-                                ClusterError::Transfer(format!(
-                                    "blob {blob} has no chunk {index} here"
-                                ))
-                            })?;
-                    self.maybe_corrupt(&mut bytes);
-                    Ok((Response::Chunk, bytes))
+                    let bytes = self
+                        .inner
+                        .store
+                        .chunk(&blob, index as usize)
+                        .ok_or_else(|| {
+                            ClusterError::Transfer(format!("blob {blob} has no chunk {index} here"))
+                        })?;
+                    Ok((Response::Chunk, self.maybe_corrupt(bytes)))
                 }
                 Request::Train(task) => {
                     let body = std::mem::take(&mut frame.body);
                     let (r, update) = worker::serve_train(self, peer, *task, body).await?;
-                    Ok((Response::Trained(r), update))
+                    Ok((Response::Trained(r), update.into()))
                 }
                 Request::PluginPrepare { kind, sha256 } => {
                     self.prepare_plugin(peer, &kind, &sha256).await?;
-                    Ok((Response::Ok, Vec::new()))
+                    Ok((Response::Ok, Bytes::new()))
                 }
                 Request::Forget { job } => {
                     worker::forget(self, &job);
-                    Ok((Response::Ok, Vec::new()))
+                    Ok((Response::Ok, Bytes::new()))
                 }
                 Request::PluginCommit { kind, sha256 } => {
                     self.commit_plugin(&kind, &sha256).await?;
-                    Ok((Response::Ok, Vec::new()))
+                    Ok((Response::Ok, Bytes::new()))
                 }
             }
         }
@@ -184,21 +182,25 @@ impl ClusterNode {
             Err(e) => Response::Error {
                 message: e.to_string(),
             }
-            .to_frame(Vec::new()),
+            .to_frame(Bytes::new()),
         }
     }
 
-    fn maybe_corrupt(&self, bytes: &mut [u8]) {
+    /// `bytes`, or a corrupted copy of them while fault injection is armed.
+    fn maybe_corrupt(&self, bytes: Bytes) -> Bytes {
         let left = &self.inner.corrupt_left;
         if !bytes.is_empty()
             && left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
         {
-            let mid = bytes.len() / 2;
-            bytes[mid] ^= 0xff;
+            let mut copy = bytes.to_vec();
+            let mid = copy.len() / 2;
+            copy[mid] ^= 0xff;
             tracing::warn!("fault injection: serving a corrupted chunk");
+            return copy.into();
         }
+        bytes
     }
 
     /// Peers whose last heartbeat is recent enough.

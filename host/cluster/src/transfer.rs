@@ -159,7 +159,7 @@ async fn fetch_chunk(
     blob: &str,
     index: usize,
     want_len: usize,
-) -> Result<(Vec<u8>, u32), ClusterError> {
+) -> Result<(bytes::Bytes, u32), ClusterError> {
     for attempt in 0..MAX_CHUNK_ATTEMPTS {
         let req = Request::Chunk {
             blob: blob.into(),

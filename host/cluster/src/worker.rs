@@ -11,6 +11,7 @@ use crate::node::ClusterNode;
 use crate::plugins::SHA_PREFIX;
 use crate::transfer;
 use crate::ClusterError;
+use bytes::Bytes;
 use infra_net::PeerId;
 use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::PluginKind;
@@ -63,11 +64,12 @@ pub(crate) async fn serve_train(
     node: &ClusterNode,
     from: PeerId,
     task: TrainTask,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Result<(TrainResult, Vec<u8>), ClusterError> {
     let weights = match &task.global {
         Some(id) => Weights::Blob(id.clone()),
-        None => Weights::Bytes(Arc::new(body)),
+        // A body read off the wire is its only owner: no copy.
+        None => Weights::Bytes(Arc::new(Vec::from(body))),
     };
     let started = Instant::now();
     let (job, round) = (task.job.clone(), task.round);

@@ -3,6 +3,7 @@
 //! (blob chunks, weights) that is never re-encoded. Both parts have named size limits, checked
 //! before anything is allocated, so a hostile peer cannot make a node read an unbounded frame.
 
+use bytes::Bytes;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use std::io;
@@ -22,8 +23,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct Frame {
     /// What the message is (the layer above decodes it).
     pub head: Vec<u8>,
-    /// Payload bytes, possibly empty.
-    pub body: Vec<u8>,
+    /// Payload bytes, possibly empty. `Bytes`, so a slice of a held blob or one buffer sent to
+    /// several peers goes out without a copy.
+    pub body: Bytes,
 }
 
 impl Frame {
@@ -31,7 +33,7 @@ impl Frame {
     pub fn head(head: Vec<u8>) -> Self {
         Self {
             head,
-            body: Vec::new(),
+            body: Bytes::new(),
         }
     }
 }
@@ -61,7 +63,7 @@ async fn read_part<T: AsyncRead + Unpin>(
 
 async fn read_frame<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Frame> {
     let head = read_part(io, MAX_HEAD_BYTES, "head").await?;
-    let body = read_part(io, MAX_BODY_BYTES, "body").await?;
+    let body = read_part(io, MAX_BODY_BYTES, "body").await?.into();
     Ok(Frame { head, body })
 }
 

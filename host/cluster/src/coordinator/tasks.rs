@@ -7,6 +7,7 @@ use crate::node::ClusterNode;
 use crate::transfer;
 use crate::worker::Weights;
 use crate::ClusterError;
+use bytes::Bytes;
 use infra_net::PeerId;
 use infra_runtime::scheduler::{Node, Resources, Tier};
 use infra_train::job::Compression;
@@ -111,7 +112,7 @@ async fn heartbeats_stop(node: &ClusterNode, peer: PeerId) -> ClusterError {
 /// when they go as a blob instead).
 pub(super) struct RoundWeights {
     pub params: Arc<Vec<f32>>,
-    pub inline: Arc<Vec<u8>>,
+    pub inline: Bytes,
     pub compression: Compression,
 }
 
@@ -130,7 +131,7 @@ pub(super) async fn run_task(
         let moved = t.result.fetched_bytes;
         return Ok((t.result, t.params, moved));
     }
-    let body = weights.inline.to_vec();
+    let body = weights.inline.clone(); // shared by every task of the round, not copied
     let sent = body.len() as u64;
     let started = Instant::now();
     let request = n
