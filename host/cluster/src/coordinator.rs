@@ -508,7 +508,17 @@ async fn drive(
                 checkpoint: ckpt.clone(),
                 meta,
             };
+            let settling = Instant::now();
             settle(finishing.take()).await?;
+            let waited_ms = settling.elapsed().as_secs_f64() * 1e3;
+            if waited_ms >= 1.0 {
+                // Time no round accounts for: the previous evaluation was still running.
+                tracing::info!(
+                    round,
+                    waited_ms,
+                    "waited for the previous round's evaluation"
+                );
+            }
             finishing = Some(tokio::spawn(finish_round(job.clone(), evaluation, ev)));
         }
         Ok(Outcome::Done)
