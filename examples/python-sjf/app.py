@@ -23,7 +23,7 @@ from wit_world.exports.scheduling import Assignment, Node, Task
 from wit_world.imports.types import PluginInfo
 
 NAME = "python-sjf"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 DESCRIPTION = "Shortest job first: shortest tasks first, each on the first node it fits (Python)"
 
 # This scheduler has no settings; every key is unknown.
