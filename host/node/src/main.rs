@@ -27,7 +27,7 @@ struct Args {
     /// Address to listen on [default: /ip4/0.0.0.0/tcp/0].
     #[arg(long)]
     listen: Option<Multiaddr>,
-    /// Bootstrap peers (multiaddr ending in /p2p/<peer id>), repeatable.
+    /// Bootstrap peers (multiaddr ending in `/p2p/<peer id>`), repeatable.
     #[arg(long)]
     bootstrap: Vec<Multiaddr>,
     /// Tier of this node: server or edge [default: server].

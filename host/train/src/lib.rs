@@ -7,7 +7,7 @@
 //! - [`model`]: `mlp` and `cnn`, parameters as one flat vector in canonical order;
 //! - [`checkpoint`]: safetensors with metadata;
 //! - [`device`]: `auto | cpu | cuda[:N]`;
-//! - [`run`]: `infra train`: K local workers in synchronous rounds, the scheduler placing the
+//! - [`mod@run`]: `infra train`: K local workers in synchronous rounds, the scheduler placing the
 //!   round's tasks, the cleaning chain on every shard, the aggregator merging updates;
 //! - [`task`]: one training task as a cluster worker runs it, shard and weight wire forms;
 //! - `optim.rs`: local training steps.
