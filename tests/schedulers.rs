@@ -232,3 +232,16 @@ fn the_host_refuses_an_answer_with_bad_positions_a_double_placement_or_an_overbo
         );
     }
 }
+
+#[test]
+fn input_holders_are_positions_of_offered_nodes() {
+    let nodes = vec![node("n0", res(1, 1, 0)), node("n1", res(1, 1, 0))];
+    assert_eq!(
+        infra_runtime::scheduler::node_position(&nodes, "n1"),
+        Some(1)
+    );
+    assert_eq!(
+        infra_runtime::scheduler::node_position(&nodes, "gone"),
+        None
+    );
+}

@@ -20,7 +20,7 @@ use crate::ClusterError;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
-use infra_runtime::scheduler::{holder_positions, Assignment, Resources, Task};
+use infra_runtime::scheduler::{node_position, Assignment, Resources, Task};
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
 use std::collections::{HashMap, HashSet};
@@ -323,8 +323,9 @@ async fn drive(
                         est_duration_ms: 0,
                         input_bytes: prepared.shard_bytes[s] + wire_bytes,
                         input_holders: holders[s]
-                            .map(|p| holder_positions(&nodes, [p.to_string().as_str()]))
-                            .unwrap_or_default(),
+                            .and_then(|p| node_position(&nodes, &p.to_string()))
+                            .into_iter()
+                            .collect(),
                         attempts,
                     })
                     .collect();

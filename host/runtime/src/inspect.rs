@@ -57,9 +57,8 @@ pub(crate) fn compile_error(e: wasmtime::Error, len: usize) -> PluginError {
 /// at a version other than this host's.
 fn other_contract_version(export: &str) -> bool {
     PluginKind::ALL.into_iter().any(|k| {
-        let unversioned = k.interface().split('@').next().unwrap_or_default();
         export
-            .strip_prefix(unversioned)
+            .strip_prefix(k.unversioned_interface())
             .and_then(|rest| rest.strip_prefix('@'))
             .is_some_and(|v| v != crate::WIT_VERSION)
     })
@@ -81,22 +80,23 @@ pub(crate) fn detect_kind(
         .collect();
     match found.as_slice() {
         [one] => Ok((*one, exports)),
-        [] if exports.iter().any(|e| other_contract_version(e)) => {
-            Err(PluginError::OtherContractVersion {
-                found: exports
-                    .iter()
-                    .filter(|e| other_contract_version(e))
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                supported: crate::WIT_VERSION,
+        [] => {
+            let other: Vec<&str> = exports
+                .iter()
+                .map(String::as_str)
+                .filter(|e| other_contract_version(e))
+                .collect();
+            Err(if !other.is_empty() {
+                PluginError::OtherContractVersion {
+                    found: other.join(", "),
+                    supported: crate::WIT_VERSION,
+                }
+            } else if exports.is_empty() {
+                PluginError::UnknownWorld("nothing".into())
+            } else {
+                PluginError::UnknownWorld(exports.join(", "))
             })
         }
-        [] => Err(PluginError::UnknownWorld(if exports.is_empty() {
-            "nothing".into()
-        } else {
-            exports.join(", ")
-        })),
         many => Err(PluginError::Invalid(format!(
             "exports the interfaces of several worlds ({}); a plugin implements exactly one",
             many.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")

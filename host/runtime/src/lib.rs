@@ -19,6 +19,16 @@
 //! Profiling: with `INFRA_WASM_PERFMAP` set, the engine writes `/tmp/perf-PID.map`, so `perf
 //! report` names guest functions (`wasm[0]::function[N]`) instead of bare JIT addresses.
 
+/// The version of the WIT package, as a literal for `concat!` (the `with` mappings in
+/// `bindings.rs` must spell it out too; bindgen fails the build if they disagree with
+/// `wit/plugins.wit`).
+macro_rules! wit_version {
+    () => {
+        "0.2.0"
+    };
+}
+pub(crate) use wit_version;
+
 pub mod aggregator;
 mod bindings;
 mod cache;
@@ -43,4 +53,4 @@ pub use registry::{Registry, Scope, SwapRecord};
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
 
 /// Version of the WIT package the host implements.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = wit_version!();

@@ -35,12 +35,21 @@ impl PluginKind {
         }
     }
 
-    /// The exported interface that identifies the world.
+    /// The exported interface that identifies the world, with the contract version.
     pub fn interface(self) -> &'static str {
         match self {
-            Self::Scheduler => "infra:plugins/scheduling@0.2.0",
-            Self::Cleaner => "infra:plugins/cleaning@0.2.0",
-            Self::Aggregator => "infra:plugins/aggregation@0.2.0",
+            Self::Scheduler => concat!("infra:plugins/scheduling@", crate::wit_version!()),
+            Self::Cleaner => concat!("infra:plugins/cleaning@", crate::wit_version!()),
+            Self::Aggregator => concat!("infra:plugins/aggregation@", crate::wit_version!()),
+        }
+    }
+
+    /// [`PluginKind::interface`] without the version.
+    pub(crate) fn unversioned_interface(self) -> &'static str {
+        match self {
+            Self::Scheduler => "infra:plugins/scheduling",
+            Self::Cleaner => "infra:plugins/cleaning",
+            Self::Aggregator => "infra:plugins/aggregation",
         }
     }
 }

@@ -69,15 +69,8 @@ pub fn check_assignments(
     Ok(())
 }
 
-/// Positions in `nodes` of the nodes whose id is in `holders` (the form `task.input-holders`
-/// takes); ids of nodes not offered are left out.
-pub fn holder_positions<'a>(
-    nodes: &[Node],
-    holders: impl IntoIterator<Item = &'a str>,
-) -> Vec<u32> {
-    holders
-        .into_iter()
-        .filter_map(|h| nodes.iter().position(|n| n.id == h))
-        .map(|p| p as u32)
-        .collect()
+/// Position in `nodes` of the node with id `id` (the form `task.input-holders` takes), or
+/// `None` when that node is not offered.
+pub fn node_position(nodes: &[Node], id: &str) -> Option<u32> {
+    nodes.iter().position(|n| n.id == id).map(|p| p as u32)
 }
