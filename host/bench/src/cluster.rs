@@ -210,33 +210,37 @@ async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
     )
 }
 
-pub fn run(quick: bool) -> Vec<Row> {
+/// Runs the parts (`discovery`, `transfer`, `rounds`) that `part` accepts.
+pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio");
     rt.block_on(async {
-        let hb = Duration::from_millis(100);
-        let mut times = Vec::new();
-        for _ in 0..if quick { 1 } else { 3 } {
-            times.push(discovery(8, hb).await);
-        }
-        times.sort();
-        let disc = times[times.len() / 2];
-        let size = 100 * 1000 * 1000;
-        let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }).await;
-        let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
-        let mut rows = vec![
-            Row {
+        let mut rows = Vec::new();
+        if part("discovery") {
+            let hb = Duration::from_millis(100);
+            let mut times = Vec::new();
+            for _ in 0..if quick { 1 } else { 3 } {
+                times.push(discovery(8, hb).await);
+            }
+            times.sort();
+            let disc = times[times.len() / 2];
+            rows.push(Row {
                 what: "8 peers see each other's status (heartbeat 100 ms, bootstrap + Kademlia + gossipsub)".into(),
                 wasm: format!("{:.0} ms", disc.as_secs_f64() * 1e3),
                 native: "100 ms heartbeat".into(),
                 ratio: format!("{:.1} heartbeats", disc.as_secs_f64() / hb.as_secs_f64()),
                 target: "-".into(),
-            },
-            Row {
+            });
+        }
+        if part("transfer") {
+            let size = 100 * 1000 * 1000;
+            let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }).await;
+            let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
+            rows.push(Row {
                 what: format!(
-                    "100 MB blob over libp2p (noise + yamux, {} MiB chunks, {} in flight, sha256 of the blob; per chunk when it fails)",
+                    "100 MB blob over libp2p (noise + yamux, {} MiB chunks, {} in flight, BLAKE3 of every chunk as it lands)",
                     infra_cluster::blobs::CHUNK_BYTES >> 20,
                     infra_cluster::transfer::FETCH_WINDOW
                 ),
@@ -244,9 +248,14 @@ pub fn run(quick: bool) -> Vec<Row> {
                 native: format!("plain TCP copy {:.2} GB/s", gbps(tcp)),
                 ratio: format!("{:.2}x", gbps(p2p) / gbps(tcp)),
                 target: ">= 1 GB/s".into(),
-            },
-        ];
-        for (epochs, compression) in [(1, "none"), (10, "none"), (1, "f16"), (10, "f16")] {
+            });
+        }
+        let rounds = if part("rounds") {
+            &[(1, "none"), (10, "none"), (1, "f16"), (10, "f16")][..]
+        } else {
+            &[]
+        };
+        for &(epochs, compression) in rounds {
             let (overhead, wall, bytes) = round_overhead(epochs, compression).await;
             rows.push(Row {
                 what: format!("round overhead, 1.05M-param MLP, {epochs} local epoch(s), `compression = \"{compression}\"`, coordinator + 2 workers (everything but the slowest task's compute)"),
@@ -259,3 +268,4 @@ pub fn run(quick: bool) -> Vec<Row> {
         rows
     })
 }
+

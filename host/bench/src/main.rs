@@ -62,7 +62,8 @@ fn main() {
         .no_disk_cache()
         .build()
         .expect("runtime");
-    // `--only aggregation|scheduling|overhead` runs one group.
+    // `--only aggregation|scheduling|overhead|training|cluster` runs one group;
+    // `--only discovery|transfer|rounds` one part of the cluster group.
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |g: &str| only.as_deref().is_none_or(|o| o == g);
     let mut rows = Vec::new();
@@ -78,8 +79,12 @@ fn main() {
     if wanted("training") {
         rows.extend(training::run(if quick { 500 } else { 3000 }));
     }
-    if wanted("cluster") {
-        rows.extend(cluster::run(quick));
+    let cluster_part = |p: &str| wanted("cluster") || wanted(p);
+    if ["discovery", "transfer", "rounds"]
+        .iter()
+        .any(|p| cluster_part(p))
+    {
+        rows.extend(cluster::run(quick, cluster_part));
     }
 
     println!("| benchmark | measured (Wasm plugin / tch) | reference (native / PyTorch) | ratio | target |");

@@ -22,6 +22,8 @@ pub enum Request {
     /// Run a training task; the blobs it names are fetched from the requester. The round's
     /// global weights ride in the frame body unless the task names them as a blob.
     Train(Box<TrainTask>),
+    /// Which blob holds the bytes of plugin `sha256` (blob ids are BLAKE3, plugin ids sha256)?
+    PluginBlob { sha256: String },
     /// Fetch plugin `sha256` from the requester (unless held), load and check it; do not
     /// activate it yet.
     PluginPrepare { kind: String, sha256: String },
@@ -39,6 +41,8 @@ pub enum Response {
     Manifest(Manifest),
     /// A chunk (bytes in the frame body).
     Chunk,
+    /// The blob that holds a plugin's bytes.
+    Blob { id: BlobId },
     /// A finished training task; the update rides in the frame body unless the result names
     /// it as a blob.
     Trained(TrainResult),

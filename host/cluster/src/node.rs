@@ -159,8 +159,15 @@ impl ClusterNode {
                 }
                 Request::Train(task) => {
                     let body = std::mem::take(&mut frame.body);
+                    tracing::debug!(task = task.task, bytes = body.len(), "training request arrived");
                     let (r, update) = worker::serve_train(self, peer, *task, body).await?;
                     Ok((Response::Trained(r), update.into()))
+                }
+                Request::PluginBlob { sha256 } => {
+                    let id = self.inner.plugins.blob_of(&sha256).ok_or_else(|| {
+                        ClusterError::Transfer(format!("plugin {sha256} is not installed here"))
+                    })?;
+                    Ok((Response::Blob { id }, Bytes::new()))
                 }
                 Request::PluginPrepare { kind, sha256 } => {
                     self.prepare_plugin(peer, &kind, &sha256).await?;
@@ -303,17 +310,7 @@ impl ClusterNode {
         sha: &str,
     ) -> Result<(), ClusterError> {
         let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
-        if self.inner.plugins.by_sha(sha).is_none() {
-            let f = transfer::fetch(
-                &self.inner.net,
-                &self.inner.store,
-                &self.inner.links,
-                from,
-                sha,
-            )
-            .await?;
-            self.install_plugin(f.bytes.to_vec())?;
-        }
+        self.fetch_plugin(from, sha).await?;
         let p = self
             .inner
             .plugins
@@ -321,6 +318,43 @@ impl ClusterNode {
             .ok_or_else(|| ClusterError::Job(format!("plugin {sha} did not install")))?;
         p.expect_kind(kind)?;
         Ok(())
+    }
+
+    /// Installs plugin `sha` from peer `from` unless this node has it: asks which blob holds
+    /// it, fetches that, and checks the bytes' sha256 before installing them. Returns what
+    /// the fetch moved, or `None` when nothing had to be fetched.
+    pub(crate) async fn fetch_plugin(
+        &self,
+        from: PeerId,
+        sha: &str,
+    ) -> Result<Option<transfer::Fetched>, ClusterError> {
+        let n = &self.inner;
+        if n.plugins.by_sha(sha).is_some() {
+            return Ok(None);
+        }
+        let answer = n
+            .net
+            .request(
+                from,
+                Request::PluginBlob {
+                    sha256: sha.into(),
+                }
+                .to_frame(),
+            )
+            .await?;
+        let Response::Blob { id } = Response::from_frame(&answer)? else {
+            return Err(ClusterError::Protocol("expected a blob id".into()));
+        };
+        let f = transfer::fetch(&n.net, &n.store, &n.links, from, &id).await?;
+        let got = infra_runtime::sha256_hex(&f.bytes);
+        if got != sha {
+            n.store.remove(&id);
+            return Err(ClusterError::Transfer(format!(
+                "peer {from} sent blob {id} for plugin {sha}, but its sha256 is {got}"
+            )));
+        }
+        self.install_plugin(f.bytes.to_vec())?;
+        Ok(Some(f))
     }
 
     async fn commit_plugin(&self, kind: &str, sha: &str) -> Result<(), ClusterError> {

@@ -3,11 +3,11 @@
 //! each kind that a swap sets (an [`infra_runtime::Registry`] in global scope, whose history
 //! records every swap with both sha256).
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobId, BlobStore};
 use crate::ClusterError;
 use infra_runtime::{Plugin, PluginKind, PluginMeta, Registry, Runtime};
 use infra_train::job::PluginRef;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -35,6 +35,8 @@ pub struct ClusterPlugins {
     max_bytes: usize,
     dir: Option<PathBuf>,
     installed: Mutex<BTreeMap<String, Plugin>>,
+    /// The blob holding each installed plugin's bytes, by the plugin's sha256.
+    blobs: Mutex<HashMap<String, BlobId>>,
     /// Active plugin per kind after cluster-wide swaps (global scope).
     pub registry: Registry,
 }
@@ -53,6 +55,7 @@ impl ClusterPlugins {
             max_bytes,
             dir,
             installed: Mutex::new(BTreeMap::new()),
+            blobs: Mutex::new(HashMap::new()),
             registry: Registry::new(),
         };
         if let Some(dir) = &me.dir {
@@ -64,13 +67,7 @@ impl ClusterPlugins {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
                     match me.runtime.load(&bytes) {
-                        Ok(p) => {
-                            store.put(bytes);
-                            me.installed
-                                .lock()
-                                .expect("plugins lock")
-                                .insert(p.meta().sha256.clone(), p);
-                        }
+                        Ok(p) => me.keep(p, store.put(bytes)),
                         Err(e) => {
                             tracing::warn!(path = %path.display(), "installed plugin no longer loads: {e}")
                         }
@@ -101,11 +98,7 @@ impl ClusterPlugins {
                     .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
             }
         }
-        store.put(bytes);
-        self.installed
-            .lock()
-            .expect("plugins lock")
-            .insert(meta.sha256.clone(), plugin);
+        self.keep(plugin, store.put(bytes));
         tracing::info!(
             name = meta.name,
             sha256 = meta.sha256,
@@ -113,6 +106,23 @@ impl ClusterPlugins {
             "plugin installed"
         );
         Ok(meta)
+    }
+
+    fn keep(&self, plugin: Plugin, blob: BlobId) {
+        let sha = plugin.meta().sha256.clone();
+        self.blobs
+            .lock()
+            .expect("plugins lock")
+            .insert(sha.clone(), blob);
+        self.installed
+            .lock()
+            .expect("plugins lock")
+            .insert(sha, plugin);
+    }
+
+    /// The blob that holds installed plugin `sha256`'s bytes.
+    pub fn blob_of(&self, sha256: &str) -> Option<BlobId> {
+        self.blobs.lock().expect("plugins lock").get(sha256).cloned()
     }
 
     /// An installed plugin by sha256.

@@ -1,15 +1,15 @@
-//! Fetching a blob from a peer: the manifest first, then its chunks, several in flight; the
-//! whole blob is checked against its id before it is stored, and when it does not match, each
-//! chunk is checked against its sha256 from the manifest and the corrupt ones are fetched
-//! again. Truncated chunks are fetched again as they arrive. A blob already held is not
-//! fetched at all. Every transfer feeds the per-peer throughput the scheduler sees.
+//! Fetching a blob from a peer: the manifest first, checked against the blob id before any
+//! chunk is asked for; then the chunks, several in flight, each checked against its checksum
+//! from the manifest as it arrives, and fetched again at once when it is corrupt or truncated.
+//! The checked chunks add up to the blob id (see [`crate::blobs`]), so no second pass over the
+//! whole blob is needed. A blob already held is not fetched at all. Every transfer feeds the
+//! per-peer throughput the scheduler sees.
 
-use crate::blobs::{blob_id, BlobStore, CHUNK_BYTES, MAX_BLOB_BYTES};
+use crate::blobs::{chunk_checksum, BlobStore, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::messages::{Request, Response};
 use crate::ClusterError;
 use futures::StreamExt;
 use infra_net::{Client, PeerId};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,58 +90,34 @@ pub async fn fetch(
             m.size
         )));
     }
-    let n = (m.size as usize).div_ceil(CHUNK_BYTES);
-    if m.chunks.len() != n {
-        return Err(ClusterError::Transfer(format!(
-            "manifest of {blob} lists {} chunks for {} bytes",
-            m.chunks.len(),
-            m.size
-        )));
+    match m.root() {
+        Ok(root) if root == blob => {}
+        Ok(_) => {
+            return Err(ClusterError::Transfer(format!(
+                "the manifest of blob {blob} from {peer} does not add up to its id"
+            )))
+        }
+        Err(e) => {
+            return Err(ClusterError::Transfer(format!(
+                "the manifest of blob {blob} from {peer} is malformed: {e}"
+            )))
+        }
     }
-    // Optimistic verification: the whole blob is hashed once as its chunks arrive; only when
-    // that hash is wrong is each chunk checked against the manifest, and the bad ones fetched
-    // again. A chunk of the wrong length is fetched again at once.
+    let n = m.chunks.len();
+    let size = m.size;
     let mut refetched = 0u32;
-    let len_of = |i: usize| CHUNK_BYTES.min(m.size as usize - i * CHUNK_BYTES);
     let mut arriving = futures::stream::iter(0..n)
-        .map(|i| fetch_chunk(net, peer, blob, i, len_of(i)))
+        .map(|i| fetch_chunk(net, peer, blob, i, size, &m.chunks[i]))
         .buffered(FETCH_WINDOW);
     let mut bytes = Vec::with_capacity(m.size as usize);
-    let mut whole = Sha256::new();
     while let Some(chunk) = arriving.next().await {
         let (chunk, retries) = chunk?;
         refetched += retries;
-        whole.update(&chunk);
         bytes.extend_from_slice(&chunk);
     }
     drop(arriving);
-    if hex::encode(whole.finalize()) != blob {
-        for i in 0..n {
-            let range = i * CHUNK_BYTES..i * CHUNK_BYTES + len_of(i);
-            let mut attempt = 1;
-            while blob_id(&bytes[range.clone()]) != m.chunks[i] {
-                refetched += 1;
-                tracing::warn!(%peer, blob, chunk = i, attempt, "chunk failed its checksum; fetching it again");
-                if attempt == MAX_CHUNK_ATTEMPTS {
-                    return Err(ClusterError::Transfer(format!(
-                        "chunk {i} of blob {blob} from {peer} failed its checksum {MAX_CHUNK_ATTEMPTS} times"
-                    )));
-                }
-                let (chunk, retries) = fetch_chunk(net, peer, blob, i, len_of(i)).await?;
-                refetched += retries;
-                bytes[range.clone()].copy_from_slice(&chunk);
-                attempt += 1;
-            }
-        }
-        if blob_id(&bytes) != blob {
-            return Err(ClusterError::Transfer(format!(
-                "blob {blob} from {peer} does not match its id (its manifest is wrong)"
-            )));
-        }
-    }
     let elapsed = started.elapsed();
     links.record(peer, m.size, elapsed);
-    let size = m.size;
     store.put_verified(blob.to_string(), bytes, m);
     Ok(Fetched {
         bytes: store.get(blob).expect("just stored"),
@@ -151,15 +127,17 @@ pub async fn fetch(
     })
 }
 
-/// One chunk of the expected length (fetched again when it arrives truncated or padded), and
-/// how many times it had to be fetched again.
+/// Chunk `index` of a blob of `size` bytes, checked against its `checksum` and fetched again
+/// while it arrives corrupt or truncated, and how many times it had to be fetched again.
 async fn fetch_chunk(
     net: &Client,
     peer: PeerId,
     blob: &str,
     index: usize,
-    want_len: usize,
+    size: u64,
+    checksum: &str,
 ) -> Result<(bytes::Bytes, u32), ClusterError> {
+    let want_len = CHUNK_BYTES.min(size as usize - index * CHUNK_BYTES);
     for attempt in 0..MAX_CHUNK_ATTEMPTS {
         let req = Request::Chunk {
             blob: blob.into(),
@@ -167,12 +145,15 @@ async fn fetch_chunk(
         };
         let f = net.request(peer, req.to_frame()).await?;
         Response::from_frame(&f)?;
-        if f.body.len() == want_len {
+        if f.body.len() != want_len {
+            tracing::warn!(%peer, blob, chunk = index, attempt, got = f.body.len(), want = want_len, "chunk of the wrong length; fetching it again");
+        } else if chunk_checksum(&f.body, index, size) != checksum {
+            tracing::warn!(%peer, blob, chunk = index, attempt, "chunk failed its checksum; fetching it again");
+        } else {
             return Ok((f.body, attempt));
         }
-        tracing::warn!(%peer, blob, chunk = index, got = f.body.len(), want = want_len, "chunk of the wrong length; fetching it again");
     }
     Err(ClusterError::Transfer(format!(
-        "chunk {index} of blob {blob} from {peer} arrived with the wrong length {MAX_CHUNK_ATTEMPTS} times"
+        "chunk {index} of blob {blob} from {peer} arrived corrupt or truncated {MAX_CHUNK_ATTEMPTS} times"
     )))
 }

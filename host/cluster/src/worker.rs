@@ -82,6 +82,7 @@ pub(crate) async fn serve_train(
         result.update = Some(id);
     }
     result.busy_ms = started.elapsed().as_secs_f64() * 1e3;
+    tracing::debug!(bytes = bytes.len(), "update encoded");
     Ok((result, bytes))
 }
 
@@ -148,11 +149,9 @@ pub(crate) async fn train(
     // Cleaning steps named by content come from the coordinator when missing here.
     for c in &spec.cleaners {
         if let Some(sha) = c.plugin.strip_prefix(SHA_PREFIX) {
-            if n.plugins.by_sha(sha).is_none() {
-                let f = fetch(sha.to_string()).await?;
+            if let Some(f) = node.fetch_plugin(from, sha).await? {
                 fetched += f.transferred;
                 refetched += f.refetched;
-                n.plugins.install(f.bytes.to_vec(), &n.store)?;
             }
         }
     }
@@ -211,6 +210,7 @@ pub(crate) async fn train(
             Weights::Blob(_) => unreachable!("fetched above"),
         };
         let started = Instant::now();
+        tracing::debug!("compute starts");
         let update = train_shard(&spec2, &data, &g, seed)?;
         Ok::<_, ClusterError>((update, g, started.elapsed().as_secs_f64() * 1e3))
     })

@@ -134,6 +134,7 @@ pub(super) async fn run_task(
     let body = weights.inline.clone(); // shared by every task of the round, not copied
     let sent = body.len() as u64;
     let started = Instant::now();
+    tracing::debug!(%peer, "task sent");
     let request = n
         .net
         .request(peer, Request::Train(Box::new(task)).to_frame_with(body));
@@ -162,6 +163,7 @@ pub(super) async fn run_task(
                 n.links.record(peer, sent + got, net);
             }
             let u = encoding::decode_update(&f.body, &weights.params, weights.compression)?;
+            tracing::debug!(%peer, "update decoded");
             (u, got)
         }
         Some(id) => {
