@@ -15,7 +15,9 @@ use infra_train::task::{params_from_bytes, params_to_bytes};
 pub fn encode_weights(global: &[f32], c: Compression) -> Result<Vec<u8>, ClusterError> {
     match c {
         Compression::None => Ok(params_to_bytes(global)),
-        Compression::F16 => to_f16_bytes(global, "weight"),
+        Compression::F16 => to_f16_bytes(global.len(), "weight", |start, out| {
+            out.copy_from_slice(&global[start..start + out.len()])
+        }),
     }
 }
 
@@ -23,7 +25,7 @@ pub fn encode_weights(global: &[f32], c: Compression) -> Result<Vec<u8>, Cluster
 pub fn decode_weights(bytes: &[u8], c: Compression) -> Result<Vec<f32>, ClusterError> {
     match c {
         Compression::None => Ok(params_from_bytes(bytes)?),
-        Compression::F16 => from_f16_bytes(bytes),
+        Compression::F16 => from_f16_bytes(bytes, None),
     }
 }
 
@@ -37,8 +39,19 @@ pub fn encode_update(
     match c {
         Compression::None => Ok(params_to_bytes(trained)),
         Compression::F16 => {
-            let delta: Vec<f32> = trained.iter().zip(received).map(|(t, r)| t - r).collect();
-            to_f16_bytes(&delta, "update delta")
+            if trained.len() != received.len() {
+                return Err(ClusterError::Job(format!(
+                    "trained {} parameters from weights of {}",
+                    trained.len(),
+                    received.len()
+                )));
+            }
+            to_f16_bytes(trained.len(), "update delta", |start, out| {
+                let end = start + out.len();
+                for ((o, t), r) in out.iter_mut().zip(&trained[start..end]).zip(&received[start..end]) {
+                    *o = t - r;
+                }
+            })
         }
     }
 }
@@ -50,9 +63,10 @@ pub fn decode_update(
     global: &[f32],
     c: Compression,
 ) -> Result<Vec<f32>, ClusterError> {
-    let mut u = match c {
+    let u = match c {
         Compression::None => params_from_bytes(bytes)?,
-        Compression::F16 => from_f16_bytes(bytes)?,
+        Compression::F16 if bytes.len() == 2 * global.len() => from_f16_bytes(bytes, Some(global))?,
+        Compression::F16 => from_f16_bytes(bytes, None)?,
     };
     if u.len() != global.len() {
         return Err(ClusterError::Protocol(format!(
@@ -61,47 +75,73 @@ pub fn decode_update(
             global.len()
         )));
     }
-    if c == Compression::F16 {
-        for (u, g) in u.iter_mut().zip(global) {
-            *u += g;
-        }
-    }
     Ok(u)
 }
 
-fn to_f16_bytes(values: &[f32], what: &str) -> Result<Vec<u8>, ClusterError> {
-    let mut half = vec![f16::ZERO; values.len()];
-    half.convert_from_f32_slice(values);
-    if let Some(i) = half
-        .iter()
-        .zip(values)
-        .position(|(h, v)| h.is_infinite() && v.is_finite())
-    {
-        return Err(ClusterError::Job(format!(
-            "{what} {i} = {} is outside f16's range (±65504); use `cluster.compression = \"none\"`",
-            values[i]
-        )));
-    }
-    let mut out = Vec::with_capacity(values.len() * 2);
-    for h in half {
-        out.extend_from_slice(&h.to_le_bytes());
+/// Values converted per step: small enough to stay in L1, large enough for the vector units.
+const BLOCK: usize = 4096;
+
+/// `n` values as little-endian f16, a block at a time: `fill(start, out)` writes values
+/// `start..start + out.len()` into `out`. A finite value beyond f16's range is an error that
+/// names it (`what` and its index).
+fn to_f16_bytes(
+    n: usize,
+    what: &str,
+    fill: impl Fn(usize, &mut [f32]),
+) -> Result<Vec<u8>, ClusterError> {
+    let mut out = vec![0u8; n * 2];
+    let (mut values, mut half) = ([0f32; BLOCK], [f16::ZERO; BLOCK]);
+    for (b, bytes) in out.chunks_mut(BLOCK * 2).enumerate() {
+        let (values, half) = (&mut values[..bytes.len() / 2], &mut half[..bytes.len() / 2]);
+        fill(b * BLOCK, values);
+        half.convert_from_f32_slice(values);
+        // On the bits, without branches, so the scan vectorises; the exact check only runs
+        // when there is an infinity.
+        let infinite = half
+            .iter()
+            .fold(false, |any, h| any | (h.to_bits() & 0x7fff == 0x7c00));
+        if infinite {
+            if let Some(i) = half
+                .iter()
+                .zip(values.iter())
+                .position(|(h, v)| h.is_infinite() && v.is_finite())
+            {
+                return Err(ClusterError::Job(format!(
+                    "{what} {} = {} is outside f16's range (±65504); use `cluster.compression = \"none\"`",
+                    b * BLOCK + i,
+                    values[i]
+                )));
+            }
+        }
+        for (o, h) in bytes.chunks_exact_mut(2).zip(half.iter()) {
+            o.copy_from_slice(&h.to_le_bytes());
+        }
     }
     Ok(out)
 }
 
-fn from_f16_bytes(bytes: &[u8]) -> Result<Vec<f32>, ClusterError> {
+/// Little-endian f16 values as f32, plus `base` (of the same length) when given.
+fn from_f16_bytes(bytes: &[u8], base: Option<&[f32]>) -> Result<Vec<f32>, ClusterError> {
     if !bytes.len().is_multiple_of(2) {
         return Err(ClusterError::Protocol(format!(
             "{} bytes of f16 parameters are not a whole number of values",
             bytes.len()
         )));
     }
-    let half: Vec<f16> = bytes
-        .chunks_exact(2)
-        .map(|b| f16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let mut out = vec![0f32; half.len()];
-    half.convert_to_f32_slice(&mut out);
+    let mut out = vec![0f32; bytes.len() / 2];
+    let mut half = [f16::ZERO; BLOCK];
+    for (b, (src, dst)) in bytes.chunks(BLOCK * 2).zip(out.chunks_mut(BLOCK)).enumerate() {
+        let half = &mut half[..dst.len()];
+        for (h, b) in half.iter_mut().zip(src.chunks_exact(2)) {
+            *h = f16::from_le_bytes([b[0], b[1]]);
+        }
+        half.convert_to_f32_slice(dst);
+        if let Some(base) = base {
+            for (d, g) in dst.iter_mut().zip(&base[b * BLOCK..]) {
+                *d += g;
+            }
+        }
+    }
     Ok(out)
 }
 

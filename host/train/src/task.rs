@@ -139,9 +139,9 @@ impl Dataset {
 
 /// Parameters as little-endian bytes (the wire and blob form of weights and updates).
 pub fn params_to_bytes(p: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.len() * 4);
-    for v in p {
-        out.extend_from_slice(&v.to_le_bytes());
+    let mut out = vec![0u8; p.len() * 4];
+    for (o, v) in out.chunks_exact_mut(4).zip(p) {
+        o.copy_from_slice(&v.to_le_bytes());
     }
     out
 }
@@ -154,9 +154,11 @@ pub fn params_from_bytes(b: &[u8]) -> Result<Vec<f32>, TrainError> {
             b.len()
         )));
     }
-    Ok(b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    let mut out = vec![0f32; b.len() / 4];
+    for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
+        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
