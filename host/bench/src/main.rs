@@ -47,6 +47,12 @@ pub fn fmt_time(d: Duration) -> String {
     }
 }
 
+/// mimalloc instead of the system allocator: transfers allocate and free a frame buffer per
+/// chunk and per message, and glibc hands those megabyte buffers back to the kernel and faults
+/// them in again each time (see BENCHMARKS.md, "allocator").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // `INFRA_LOG=infra_cluster=info` shows, e.g., each round's timing in the cluster group.
     tracing_subscriber::fmt()

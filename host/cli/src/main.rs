@@ -3,6 +3,12 @@ use clap::Parser;
 
 mod commands;
 
+/// mimalloc instead of the system allocator: transfers allocate and free a frame buffer per
+/// chunk and per message, and glibc hands those megabyte buffers back to the kernel and faults
+/// them in again each time (see BENCHMARKS.md, "allocator").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = commands::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("INFRA_LOG")

@@ -79,6 +79,12 @@ fn say(v: serde_json::Value) {
     println!("{v}");
 }
 
+/// mimalloc instead of the system allocator: transfers allocate and free a frame buffer per
+/// chunk and per message, and glibc hands those megabyte buffers back to the kernel and faults
+/// them in again each time (see BENCHMARKS.md, "allocator").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
