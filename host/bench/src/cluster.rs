@@ -268,4 +268,3 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
         rows
     })
 }
-

@@ -318,6 +318,9 @@ mod tests {
         assert!(garbled.root().unwrap_err().contains("chunk 2"));
         // A chunk checked at the wrong position does not match.
         let c = &bytes[..CHUNK_BYTES];
-        assert_ne!(chunk_checksum(c, 1, bytes.len() as u64), chunk_checksum(c, 0, bytes.len() as u64));
+        assert_ne!(
+            chunk_checksum(c, 1, bytes.len() as u64),
+            chunk_checksum(c, 0, bytes.len() as u64)
+        );
     }
 }

@@ -48,7 +48,11 @@ pub fn encode_update(
             }
             to_f16_bytes(trained.len(), "update delta", |start, out| {
                 let end = start + out.len();
-                for ((o, t), r) in out.iter_mut().zip(&trained[start..end]).zip(&received[start..end]) {
+                for ((o, t), r) in out
+                    .iter_mut()
+                    .zip(&trained[start..end])
+                    .zip(&received[start..end])
+                {
                     *o = t - r;
                 }
             })
@@ -130,7 +134,11 @@ fn from_f16_bytes(bytes: &[u8], base: Option<&[f32]>) -> Result<Vec<f32>, Cluste
     }
     let mut out = vec![0f32; bytes.len() / 2];
     let mut half = [f16::ZERO; BLOCK];
-    for (b, (src, dst)) in bytes.chunks(BLOCK * 2).zip(out.chunks_mut(BLOCK)).enumerate() {
+    for (b, (src, dst)) in bytes
+        .chunks(BLOCK * 2)
+        .zip(out.chunks_mut(BLOCK))
+        .enumerate()
+    {
         let half = &mut half[..dst.len()];
         for (h, b) in half.iter_mut().zip(src.chunks_exact(2)) {
             *h = f16::from_le_bytes([b[0], b[1]]);

@@ -159,7 +159,11 @@ impl ClusterNode {
                 }
                 Request::Train(task) => {
                     let body = std::mem::take(&mut frame.body);
-                    tracing::debug!(task = task.task, bytes = body.len(), "training request arrived");
+                    tracing::debug!(
+                        task = task.task,
+                        bytes = body.len(),
+                        "training request arrived"
+                    );
                     let (r, update) = worker::serve_train(self, peer, *task, body).await?;
                     Ok((Response::Trained(r), update.into()))
                 }
@@ -334,13 +338,7 @@ impl ClusterNode {
         }
         let answer = n
             .net
-            .request(
-                from,
-                Request::PluginBlob {
-                    sha256: sha.into(),
-                }
-                .to_frame(),
-            )
+            .request(from, Request::PluginBlob { sha256: sha.into() }.to_frame())
             .await?;
         let Response::Blob { id } = Response::from_frame(&answer)? else {
             return Err(ClusterError::Protocol("expected a blob id".into()));

@@ -122,7 +122,11 @@ impl ClusterPlugins {
 
     /// The blob that holds installed plugin `sha256`'s bytes.
     pub fn blob_of(&self, sha256: &str) -> Option<BlobId> {
-        self.blobs.lock().expect("plugins lock").get(sha256).cloned()
+        self.blobs
+            .lock()
+            .expect("plugins lock")
+            .get(sha256)
+            .cloned()
     }
 
     /// An installed plugin by sha256.

@@ -157,3 +157,118 @@ async fn fetch_chunk(
         "chunk {index} of blob {blob} from {peer} arrived corrupt or truncated {MAX_CHUNK_ATTEMPTS} times"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::Manifest;
+    use crate::{ClusterNode, NodeConfig};
+    use infra_net::{NetConfig, NetEvent, Network, NodeStatus};
+    use std::collections::BTreeMap;
+
+    fn status() -> NodeStatus {
+        NodeStatus::offering("server", BTreeMap::new(), 1000, 1024, 0)
+    }
+
+    /// Two nodes over real libp2p on 127.0.0.1; returns once the second has the first's status.
+    async fn two_nodes() -> (ClusterNode, ClusterNode) {
+        let runtime = infra_runtime::Runtime::builder()
+            .no_disk_cache()
+            .build()
+            .expect("runtime");
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut boot = None;
+        let mut nodes = Vec::new();
+        for i in 0..2 {
+            let (client, mut events) = Network::start(
+                NetConfig {
+                    listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                    bootstrap: boot.iter().cloned().collect(),
+                    heartbeat: Duration::from_millis(100),
+                    mdns: false,
+                    keypair: None,
+                },
+                status(),
+            )
+            .expect("network");
+            while boot.is_none() {
+                if let Some(NetEvent::Listening(a)) = events.recv().await {
+                    boot = Some(a);
+                }
+            }
+            let node = ClusterNode::new(
+                client,
+                status(),
+                runtime.clone(),
+                NodeConfig {
+                    data_dir: None,
+                    peer_timeout: Duration::from_secs(5),
+                    corrupt_chunks: 0,
+                    max_plugin_bytes: crate::plugins::MAX_PLUGIN_BYTES,
+                },
+            )
+            .expect("node");
+            let tx = seen_tx.clone();
+            tokio::spawn(node.clone().serve(events, move |ev| {
+                if matches!(ev, NetEvent::PeerStatus(..)) && i == 1 {
+                    let _ = tx.send(());
+                }
+            }));
+            nodes.push(node);
+        }
+        seen_rx
+            .recv()
+            .await
+            .expect("the second node sees the first");
+        let b = nodes.pop().unwrap();
+        (nodes.pop().unwrap(), b)
+    }
+
+    /// A hostile or broken peer: a manifest that is not the blob's is refused before any chunk
+    /// is fetched, and chunks that never match their checksums end the fetch; neither leaves
+    /// anything in the fetcher's store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_serving_the_wrong_manifest_or_bytes_is_refused() {
+        let (a, b) = two_nodes().await;
+        let x: Vec<u8> = (0..3 * CHUNK_BYTES + 11).map(|i| (i % 253) as u8).collect();
+        let y: Vec<u8> = x.iter().map(|v| v ^ 1).collect();
+        let (id_x, m_x) = Manifest::of(&x);
+        let (id_y, m_y) = Manifest::of(&y);
+
+        // Asked for y, the peer answers with x's manifest.
+        a.store().put_verified(id_y.clone(), x.clone(), m_x.clone());
+        let e = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_y)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not add up to its id"), "{e}");
+        assert!(!b.store().has(&id_y));
+
+        // y's true manifest, but x's bytes behind it: every chunk fails its checksum.
+        a.store().remove(&id_y);
+        a.store().put_verified(id_y.clone(), x.clone(), m_y);
+        let e = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_y)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "arrived corrupt or truncated {MAX_CHUNK_ATTEMPTS} times"
+            )),
+            "{e}"
+        );
+        assert!(!b.store().has(&id_y));
+
+        // An honest blob still arrives, checked, and is not fetched twice.
+        a.store().put(x.clone());
+        let f = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_x)
+            .await
+            .expect("fetch");
+        assert_eq!((f.transferred, f.refetched), (x.len() as u64, 0));
+        assert_eq!(*f.bytes, x);
+        let again = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_x)
+            .await
+            .expect("held");
+        assert_eq!(again.transferred, 0);
+    }
+}
