@@ -2,7 +2,8 @@
 //! cluster.
 //!
 //! Layout:
-//! - [`blobs`]: content-addressed, chunked blobs (weights, updates, shards, plugin bytes);
+//! - [`blobs`]: content-addressed (BLAKE3), chunked blobs (weights, updates, shards, plugin
+//!   bytes);
 //! - [`messages`]: what peers ask each other over `/infra/rpc/1`;
 //! - [`encoding`]: weights and updates on the wire (f32, or f16 with updates as deltas);
 //! - [`transfer`]: fetching a blob chunk by chunk with checksums, refetching bad chunks, and
@@ -11,7 +12,8 @@
 //! - [`jobs`]: job records, event streams, and their copy on disk;
 //! - `worker.rs`: a training task on a worker;
 //! - `coordinator.rs`: the rounds of a job, with failures, quorum, swaps and checkpoints;
-//! - [`ClusterNode`] (`node.rs`): ties them together and answers peers.
+//! - [`ClusterNode`] (`node.rs`): ties them together and answers peers;
+//! - `testing.rs` (tests only): real nodes over libp2p on 127.0.0.1.
 
 pub mod blobs;
 mod coordinator;
@@ -20,6 +22,8 @@ pub mod jobs;
 pub mod messages;
 mod node;
 pub mod plugins;
+#[cfg(test)]
+mod testing;
 pub mod transfer;
 mod worker;
 

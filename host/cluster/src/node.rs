@@ -452,3 +452,37 @@ impl ClusterNode {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::two_nodes;
+
+    /// A peer that answers a plugin's sha256 with some other blob: the bytes arrive (the blob
+    /// itself is intact) but are not installed, and the error names both hashes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn plugin_bytes_that_do_not_match_their_sha256_are_refused() {
+        let (a, b) = two_nodes().await;
+        let claimed = "ab".repeat(32);
+        let blob = a.store().put(b"not the plugin".to_vec());
+        a.inner.plugins.remember_blob(claimed.clone(), blob.clone());
+        let e = b
+            .fetch_plugin(a.peer_id(), &claimed)
+            .await
+            .unwrap_err()
+            .to_string();
+        let actual = infra_runtime::sha256_hex(b"not the plugin");
+        assert!(
+            e.contains(&format!("plugin {claimed}, but its sha256 is {actual}")),
+            "{e}"
+        );
+        assert!(b.inner.plugins.by_sha(&claimed).is_none());
+        assert!(!b.store().has(&blob));
+        // Unknown to the peer: named as such.
+        let e = b
+            .fetch_plugin(a.peer_id(), &"cd".repeat(32))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not installed here"), "{e}");
+    }
+}

@@ -110,14 +110,19 @@ impl ClusterPlugins {
 
     fn keep(&self, plugin: Plugin, blob: BlobId) {
         let sha = plugin.meta().sha256.clone();
-        self.blobs
-            .lock()
-            .expect("plugins lock")
-            .insert(sha.clone(), blob);
+        self.remember_blob(sha.clone(), blob);
         self.installed
             .lock()
             .expect("plugins lock")
             .insert(sha, plugin);
+    }
+
+    /// Records that `blob` holds the bytes of plugin `sha256` (what peers are told).
+    pub(crate) fn remember_blob(&self, sha256: String, blob: BlobId) {
+        self.blobs
+            .lock()
+            .expect("plugins lock")
+            .insert(sha256, blob);
     }
 
     /// The blob that holds installed plugin `sha256`'s bytes.
