@@ -8,10 +8,10 @@ use infra_runtime::{PluginKind, Runtime};
 use infra_sdk::{Aggregator, RoundInfo, UpdateInfo};
 
 const UPDATES: usize = 8;
+const PARAMS: usize = 1 << 20;
 
 /// `combine-chunk` of a native rule: (offset, global chunk, update chunks) -> new chunk.
 type CombineFn = Box<dyn FnMut(u64, Vec<f32>, Vec<Vec<f32>>) -> Vec<f32>>;
-const PARAMS: usize = 1 << 20;
 
 pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let (global, ups) = infra_builtins::sample::updates(UPDATES, PARAMS, 0, 42);

@@ -67,19 +67,22 @@ pub fn decode_update(
     global: &[f32],
     c: Compression,
 ) -> Result<Vec<f32>, ClusterError> {
-    let u = match c {
-        Compression::None => params_from_bytes(bytes)?,
-        Compression::F16 if bytes.len() == 2 * global.len() => from_f16_bytes(bytes, Some(global))?,
-        Compression::F16 => from_f16_bytes(bytes, None)?,
+    let width = match c {
+        Compression::None => 4,
+        Compression::F16 => 2,
     };
-    if u.len() != global.len() {
+    if bytes.len() != width * global.len() {
         return Err(ClusterError::Protocol(format!(
-            "an update of {} parameters for a model of {}",
-            u.len(),
-            global.len()
+            "an update of {} parameters for a model of {} ({} bytes)",
+            bytes.len() / width,
+            global.len(),
+            bytes.len()
         )));
     }
-    Ok(u)
+    match c {
+        Compression::None => Ok(params_from_bytes(bytes)?),
+        Compression::F16 => from_f16_bytes(bytes, Some(global)),
+    }
 }
 
 /// Values converted per step: small enough to stay in L1, large enough for the vector units.

@@ -3,6 +3,7 @@
 //! file and renames it, so a crash never leaves a half-written checkpoint.
 
 use crate::model::Model;
+use crate::task::{params_from_bytes, params_to_bytes};
 use crate::TrainError;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
@@ -19,10 +20,7 @@ pub fn save(model: &Model, meta: &Metadata, path: &Path) -> Result<(), TrainErro
     let mut at = 0;
     for (name, shape) in layout {
         let n: usize = shape.iter().product::<i64>() as usize;
-        let data: Vec<u8> = flat[at..at + n]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let data = params_to_bytes(&flat[at..at + n]);
         bytes.push((name, shape.iter().map(|&d| d as usize).collect(), data));
         at += n;
     }
@@ -68,11 +66,7 @@ pub fn load(model: &mut Model, path: &Path) -> Result<Metadata, TrainError> {
                 t.shape()
             )));
         }
-        flat.extend(
-            t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        flat.extend(params_from_bytes(t.data())?);
     }
     model.load_flat(&flat)?;
     Ok(meta)

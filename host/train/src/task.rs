@@ -85,9 +85,7 @@ impl Dataset {
         let mut out = serde_json::to_vec(&head).expect("a header serialises");
         out.push(b'\n');
         out.reserve(self.features.len() * 4 + self.labels.len() * 4);
-        for v in &self.features {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        out.extend_from_slice(&params_to_bytes(&self.features));
         for v in &self.labels {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -124,10 +122,7 @@ impl Dataset {
         let (f, l) = body.split_at(4 * n_feat);
         Ok(Self {
             columns: h.columns,
-            features: f
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            features: params_from_bytes(f)?,
             labels: l
                 .chunks_exact(4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -137,7 +132,8 @@ impl Dataset {
     }
 }
 
-/// Parameters as little-endian bytes (the wire and blob form of weights and updates).
+/// f32 values as little-endian bytes: the wire and blob form of weights and updates, and the
+/// layout of shard features and checkpoint tensors.
 pub fn params_to_bytes(p: &[f32]) -> Vec<u8> {
     let mut out = vec![0u8; p.len() * 4];
     for (o, v) in out.chunks_exact_mut(4).zip(p) {
