@@ -1,4 +1,5 @@
-//! The cluster, in one process over real libp2p on 127.0.0.1 (tcp + noise + yamux):
+//! The cluster, in one process over real libp2p on 127.0.0.1 (tcp + TLS 1.3 + yamux, the
+//! default; the transfer also with noise):
 //! - time until 8 peers have each other's status (heartbeat 100 ms);
 //! - a 100 MB blob fetched chunk by chunk with checksums, against a plain TCP copy of the same
 //!   bytes on loopback (the reference);
@@ -17,14 +18,21 @@ fn status(cpu_millis: u32) -> NodeStatus {
     NodeStatus::offering("server", BTreeMap::new(), cpu_millis, 4096, 0)
 }
 
-fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration) -> NetConfig {
+fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration, tls: bool) -> NetConfig {
     NetConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid"),
         bootstrap: bootstrap.into_iter().cloned().collect(),
         heartbeat,
         mdns: false,
+        tls,
         keypair: None,
     }
+}
+
+/// TLS first (the default), or noise only with `--noise` (discovery and rounds; the transfer
+/// always measures both).
+fn tls_unless_noise_asked() -> bool {
+    !std::env::args().any(|a| a == "--noise")
 }
 
 async fn listening(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> Multiaddr {
@@ -36,7 +44,12 @@ async fn listening(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> Multia
 }
 
 /// Starts `n` cluster nodes joined through the first; returns them once all see each other.
-async fn nodes(n: usize, heartbeat: Duration, cpu: impl Fn(usize) -> u32) -> Vec<ClusterNode> {
+async fn nodes(
+    n: usize,
+    heartbeat: Duration,
+    tls: bool,
+    cpu: impl Fn(usize) -> u32,
+) -> Vec<ClusterNode> {
     let runtime = infra_runtime::Runtime::builder()
         .no_disk_cache()
         .build()
@@ -46,7 +59,7 @@ async fn nodes(n: usize, heartbeat: Duration, cpu: impl Fn(usize) -> u32) -> Vec
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..n {
         let (client, mut events) =
-            Network::start(config(boot.as_ref(), heartbeat), status(cpu(i))).expect("network");
+            Network::start(config(boot.as_ref(), heartbeat, tls), status(cpu(i))).expect("network");
         let addr = listening(&mut events).await;
         if i == 0 {
             boot = Some(addr);
@@ -88,7 +101,7 @@ async fn stop(nodes: Vec<ClusterNode>) {
 
 async fn discovery(n: usize, heartbeat: Duration) -> Duration {
     let t = Instant::now();
-    let ns = nodes(n, heartbeat, |_| 1000).await;
+    let ns = nodes(n, heartbeat, tls_unless_noise_asked(), |_| 1000).await;
     let took = t.elapsed();
     stop(ns).await;
     took
@@ -115,8 +128,8 @@ async fn tcp_copy(bytes: &[u8]) -> Duration {
     d
 }
 
-async fn transfer(size: usize, reps: usize) -> (Duration, Duration) {
-    let ns = nodes(2, Duration::from_millis(200), |_| 1000).await;
+async fn transfer(size: usize, reps: usize, tls: bool) -> (Duration, Duration) {
+    let ns = nodes(2, Duration::from_millis(200), tls, |_| 1000).await;
     let (mut p2p, mut tcp) = (Vec::new(), Vec::new());
     for r in 0..reps {
         let bytes: Vec<u8> = (0..size)
@@ -176,11 +189,13 @@ async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
     // sharing a core, and compute is not inflated by contention.
-    let ns = nodes(
-        3,
-        Duration::from_millis(200),
-        |i| if i == 0 { 0 } else { 1000 },
-    )
+    let ns = nodes(3, Duration::from_millis(200), true, |i| {
+        if i == 0 {
+            0
+        } else {
+            1000
+        }
+    })
     .await;
     let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"))
         + &format!("[cluster]\ncompression = \"{compression}\"\n");
@@ -236,11 +251,15 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
         }
         if part("transfer") {
             let size = 100 * 1000 * 1000;
-            let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }).await;
+            for (tls, security) in [
+                (true, format!("TLS 1.3 {}", infra_net::secure::preferred_cipher())),
+                (false, "noise".to_string()),
+            ] {
+            let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }, tls).await;
             let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
             rows.push(Row {
                 what: format!(
-                    "100 MB blob over libp2p (noise + yamux, {} MiB chunks, {} in flight, BLAKE3 of every chunk as it lands)",
+                    "100 MB blob over libp2p ({security} + yamux, {} MiB chunks, {} in flight, BLAKE3 of every chunk as it lands)",
                     infra_cluster::blobs::CHUNK_BYTES >> 20,
                     infra_cluster::transfer::FETCH_WINDOW
                 ),
@@ -249,6 +268,7 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
                 ratio: format!("{:.2}x", gbps(p2p) / gbps(tcp)),
                 target: ">= 1 GB/s".into(),
             });
+            }
         }
         let rounds = if part("rounds") {
             &[(1, "none"), (10, "none"), (1, "f16"), (10, "f16")][..]

@@ -1,7 +1,8 @@
 //! `infra-bench`: every Wasm plugin benchmark next to its native reference, in one run, on
 //! the same data; results are printed as a Markdown table of ratios for `BENCHMARKS.md`.
 //!
-//! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--only GROUP` for one of
+//! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--noise` for cluster peers
+//! that secure connections with noise instead of TLS, `--only GROUP` for one of
 //! `aggregation`, `scheduling`, `overhead`, `training`, `cluster`).
 
 mod aggregation;

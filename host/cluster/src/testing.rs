@@ -25,6 +25,7 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
                 bootstrap: boot.iter().cloned().collect(),
                 heartbeat: Duration::from_millis(100),
                 mdns: false,
+                tls: true,
                 keypair: None,
             },
             status(),

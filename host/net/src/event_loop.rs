@@ -2,6 +2,7 @@
 //! a command channel. A closed command channel means shut down.
 
 use crate::behaviour::{Behaviour, BehaviourEvent, STATUS_TOPIC};
+use crate::secure::Tls;
 use crate::status::NodeStatus;
 use crate::wire::Frame;
 use crate::NetError;
@@ -25,6 +26,8 @@ pub struct NetConfig {
     pub heartbeat: Duration,
     /// Discover peers with mDNS (LANs; it never sees peers that listen only on loopback).
     pub mdns: bool,
+    /// Offer TLS 1.3 before noise ([`crate::secure`]); off: noise only.
+    pub tls: bool,
     /// The node's identity (none: a fresh one).
     pub keypair: Option<libp2p::identity::Keypair>,
 }
@@ -146,7 +149,10 @@ impl Network {
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
-                noise::Config::new,
+                (
+                    |key: &libp2p::identity::Keypair| Tls::new(key, config.tls),
+                    noise::Config::new,
+                ),
                 yamux::Config::default,
             )
             .map_err(|e| setup(&e))?
@@ -154,6 +160,13 @@ impl Network {
             .map_err(|e| setup(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
+        match config.tls {
+            true => tracing::info!(
+                cipher = crate::secure::preferred_cipher(),
+                "connections: TLS 1.3 offered first, noise second"
+            ),
+            false => tracing::info!("connections: noise only"),
+        }
         let topic = gossipsub::IdentTopic::new(STATUS_TOPIC);
         swarm
             .behaviour_mut()

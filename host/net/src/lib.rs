@@ -1,16 +1,19 @@
-//! The peer network of infra (first slice of the cluster milestone): libp2p with tcp + noise +
-//! yamux, identify, ping, Kademlia in server mode seeded from bootstrap addresses, mDNS on
-//! LANs, and gossipsub heartbeats carrying each node's status.
+//! The peer network of infra (first slice of the cluster milestone): libp2p with tcp, TLS 1.3
+//! offered before noise, and yamux; identify, ping, Kademlia in server mode seeded from
+//! bootstrap addresses, mDNS on LANs, and gossipsub heartbeats carrying each node's status.
 //!
 //! Layout:
 //! - [`wire`]: the `/infra/rpc/1` request-response frames (header + raw body, with limits);
 //! - [`status`]: [`NodeStatus`], what a node gossips about itself;
+//! - [`secure`]: the TLS 1.3 upgrade (libp2p's TLS handshake, AES-GCM first on CPUs with AES
+//!   instructions); noise stays the fallback;
 //! - `behaviour.rs`: the composed `NetworkBehaviour`;
 //! - [`Network`] (`event_loop.rs`): the one task that owns the `Swarm`; everything else talks
 //!   to it through a cloneable [`Client`] and receives [`NetEvent`]s.
 
 mod behaviour;
 mod event_loop;
+pub mod secure;
 pub mod status;
 pub mod wire;
 

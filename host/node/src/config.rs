@@ -14,6 +14,7 @@
 //! gpus = 0
 //! heartbeat-ms = 2000
 //! mdns = true
+//! tls = true                        # offer TLS 1.3 before noise (false: noise only)
 //! max-plugin-bytes = 16777216      # largest plugin accepted (uploads and swaps)
 //! ```
 
@@ -37,6 +38,7 @@ pub struct FileConfig {
     pub gpus: Option<u32>,
     pub heartbeat_ms: Option<u64>,
     pub mdns: Option<bool>,
+    pub tls: Option<bool>,
     pub max_plugin_bytes: Option<usize>,
 }
 

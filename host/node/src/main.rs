@@ -55,6 +55,9 @@ struct Args {
     /// Disable mDNS discovery.
     #[arg(long)]
     no_mdns: bool,
+    /// Secure connections with noise only (by default TLS 1.3 is offered first, noise second).
+    #[arg(long)]
+    no_tls: bool,
     /// Address of the gRPC control plane (port 0 picks a free one) [default: 127.0.0.1:7070].
     #[arg(long)]
     grpc: Option<std::net::SocketAddr>,
@@ -153,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         bootstrap,
         heartbeat,
         mdns: !args.no_mdns && file.mdns.unwrap_or(true),
+        tls: !args.no_tls && file.tls.unwrap_or(true),
         keypair: match &data_dir {
             Some(d) => Some(infra_net::load_or_create_identity(&d.join("identity.key"))?),
             None => None,
