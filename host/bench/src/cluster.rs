@@ -189,13 +189,18 @@ async fn round_overhead(epochs: usize, compression: &str) -> (f64, f64, f64) {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
     // sharing a core, and compute is not inflated by contention.
-    let ns = nodes(3, Duration::from_millis(200), true, |i| {
-        if i == 0 {
-            0
-        } else {
-            1000
-        }
-    })
+    let ns = nodes(
+        3,
+        Duration::from_millis(200),
+        tls_unless_noise_asked(),
+        |i| {
+            if i == 0 {
+                0
+            } else {
+                1000
+            }
+        },
+    )
     .await;
     let job = ROUND_JOB.replace("local-epochs = 1", &format!("local-epochs = {epochs}"))
         + &format!("[cluster]\ncompression = \"{compression}\"\n");
