@@ -1,7 +1,9 @@
 //! Real `infra-host` processes on 127.0.0.1 (ephemeral ports) find each other through one
 //! bootstrap address and receive each other's status heartbeats; their gRPC control plane
-//! lists the peers and refuses calls without the token. No sleeps: the test waits on the
-//! events the processes print, with an overall guard against hanging.
+//! lists the peers and refuses calls without the token. The second host secures its
+//! connections with noise only (`--no-tls`), the others offer TLS first: a mixed cluster.
+//! No sleeps: the test waits on the events the processes print, with an overall guard
+//! against hanging.
 
 mod common;
 
@@ -11,10 +13,14 @@ use std::collections::BTreeSet;
 #[test]
 fn three_peers_see_each_other_through_one_bootstrap_address() {
     let c = Cluster::start(3, |i| {
-        vec![
+        let mut args = vec![
             "--tier".into(),
             if i == 2 { "edge" } else { "server" }.into(),
-        ]
+        ];
+        if i == 1 {
+            args.push("--no-tls".into());
+        }
+        args
     });
     let addr = &c.hosts[0].addr;
     assert!(
