@@ -160,12 +160,13 @@ impl Network {
             .map_err(|e| setup(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
-        match config.tls {
-            true => tracing::info!(
+        if config.tls {
+            tracing::info!(
                 cipher = crate::secure::preferred_cipher(),
                 "connections: TLS 1.3 offered first, noise second"
-            ),
-            false => tracing::info!("connections: noise only"),
+            );
+        } else {
+            tracing::info!("connections: noise only");
         }
         let topic = gossipsub::IdentTopic::new(STATUS_TOPIC);
         swarm
