@@ -128,6 +128,28 @@ async fn tcp_copy(bytes: &[u8]) -> Duration {
     d
 }
 
+/// The 100 MB fetch over TLS (`tls`) or noise, next to a plain TCP copy in the same run.
+async fn transfer_row(tls: bool, reps: usize) -> Row {
+    let size = 100 * 1000 * 1000;
+    let security = match tls {
+        true => format!("TLS 1.3 {}", infra_net::secure::preferred_cipher()),
+        false => "noise".to_string(),
+    };
+    let (p2p, tcp) = transfer(size, reps, tls).await;
+    let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
+    Row {
+        what: format!(
+            "100 MB blob over libp2p ({security} + yamux, {} MiB chunks, {} in flight, BLAKE3 of every chunk as it lands)",
+            infra_cluster::blobs::CHUNK_BYTES >> 20,
+            infra_cluster::transfer::FETCH_WINDOW
+        ),
+        wasm: format!("{:.2} GB/s ({:.0} ms)", gbps(p2p), p2p.as_secs_f64() * 1e3),
+        native: format!("plain TCP copy {:.2} GB/s", gbps(tcp)),
+        ratio: format!("{:.2}x", gbps(p2p) / gbps(tcp)),
+        target: ">= 1 GB/s".into(),
+    }
+}
+
 async fn transfer(size: usize, reps: usize, tls: bool) -> (Duration, Duration) {
     let ns = nodes(2, Duration::from_millis(200), tls, |_| 1000).await;
     let (mut p2p, mut tcp) = (Vec::new(), Vec::new());
@@ -255,24 +277,8 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
             });
         }
         if part("transfer") {
-            let size = 100 * 1000 * 1000;
-            for (tls, security) in [
-                (true, format!("TLS 1.3 {}", infra_net::secure::preferred_cipher())),
-                (false, "noise".to_string()),
-            ] {
-            let (p2p, tcp) = transfer(size, if quick { 2 } else { 5 }, tls).await;
-            let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
-            rows.push(Row {
-                what: format!(
-                    "100 MB blob over libp2p ({security} + yamux, {} MiB chunks, {} in flight, BLAKE3 of every chunk as it lands)",
-                    infra_cluster::blobs::CHUNK_BYTES >> 20,
-                    infra_cluster::transfer::FETCH_WINDOW
-                ),
-                wasm: format!("{:.2} GB/s ({:.0} ms)", gbps(p2p), p2p.as_secs_f64() * 1e3),
-                native: format!("plain TCP copy {:.2} GB/s", gbps(tcp)),
-                ratio: format!("{:.2}x", gbps(p2p) / gbps(tcp)),
-                target: ">= 1 GB/s".into(),
-            });
+            for tls in [true, false] {
+                rows.push(transfer_row(tls, if quick { 2 } else { 5 }).await);
             }
         }
         let rounds = if part("rounds") {
