@@ -1,8 +1,9 @@
 //! The built-in aggregators through their real components, including the edge cases: one
-//! update, identical updates, a NaN in an update, poisoned updates, and chunk boundaries.
+//! update, identical updates, a NaN in an update, poisoned updates, and chunk boundaries;
+//! and the `weighted-sum` merge plan against the same sum computed in the sandbox.
 
 use infra_runtime::aggregator::{Aggregate, UpdateRef};
-use infra_runtime::{PluginError, PluginKind};
+use infra_runtime::{Plugin, PluginError, PluginKind};
 use infra_tests::*;
 
 const ALL: [&str; 4] = ["fedavg", "median", "trimmed-mean", "krum"];
@@ -15,6 +16,17 @@ fn run(
 ) -> Result<Aggregate, PluginError> {
     let rt = runtime();
     let p = configured(&rt, name, PluginKind::Aggregator, config);
+    merge(&p, ups, chunk, false)
+}
+
+/// One round on `p`; `streamed` makes the host call `combine-chunk` even when the plugin
+/// answers `plan-merge` with a weighted sum.
+fn merge(
+    p: &Plugin,
+    ups: &[(u64, Vec<f32>)],
+    chunk: usize,
+    streamed: bool,
+) -> Result<Aggregate, PluginError> {
     let peers: Vec<String> = (0..ups.len()).map(|i| format!("peer-{i}")).collect();
     let refs: Vec<UpdateRef> = ups
         .iter()
@@ -27,7 +39,13 @@ fn run(
         })
         .collect();
     let global = vec![0.5f32; ups[0].1.len()];
-    p.instance().aggregate(1, &global, &refs, chunk)
+    let mut inst = p.instance();
+    if !streamed {
+        return inst.aggregate(1, &global, &refs, chunk);
+    }
+    let mut params = Vec::new();
+    let summary = inst.aggregate_streamed_into(1, &global, &refs, chunk, &mut params)?;
+    Ok(Aggregate { params, summary })
 }
 
 #[test]
@@ -146,15 +164,90 @@ fn a_model_larger_than_the_plugin_memory_cap_streams_through() {
     // 4 updates x 24 Mi f32 = 384 MiB of updates against a 256 MiB cap per instance.
     let n = 24 << 20;
     let ups: Vec<(u64, Vec<f32>)> = (0..4).map(|i| (1, vec![i as f32; n])).collect();
-    let a = run(
-        "fedavg",
-        &[],
-        &ups,
-        infra_runtime::aggregator::DEFAULT_CHUNK,
-    )
-    .unwrap();
-    assert_eq!(a.params.len(), n);
-    assert!(a.params.iter().all(|&v| v == 1.5));
+    let rt = runtime();
+    let fedavg = builtin(&rt, "fedavg", PluginKind::Aggregator);
+    let chunk = infra_runtime::aggregator::DEFAULT_CHUNK;
+    for streamed in [true, false] {
+        let a = merge(&fedavg, &ups, chunk, streamed).unwrap();
+        assert_eq!(a.params.len(), n);
+        assert!(a.params.iter().all(|&v| v == 1.5), "streamed: {streamed}");
+    }
+    let med = run("median", &[], &ups, chunk).unwrap();
+    assert!(med.params.iter().all(|&v| v == 1.5));
+}
+
+#[test]
+fn a_weighted_sum_plan_gives_what_the_sandbox_computes_bit_for_bit() {
+    let (_, ups) = infra_builtins::sample::updates(7, 20_011, 1, 9);
+    let ups: Vec<(u64, Vec<f32>)> = ups
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| (10 * i as u64 + 3, u))
+        .collect();
+    let rt = runtime();
+    for (name, config) in [
+        ("fedavg", vec![]),
+        ("krum", vec![]),
+        ("krum", vec![("m", "3")]),
+    ] {
+        let p = configured(&rt, name, PluginKind::Aggregator, &config);
+        let planned = merge(&p, &ups, 4096, false).unwrap();
+        for chunk in [5, 4096] {
+            let streamed = merge(&p, &ups, chunk, true).unwrap();
+            assert_eq!(
+                planned, streamed,
+                "{name} {config:?}: plan vs chunks of {chunk}"
+            );
+        }
+    }
+    // The streamed path names a NaN's peer and coordinate, like the plan.
+    let mut ups = vec![(1, vec![1.0f32; 300]), (1, vec![2.0; 300])];
+    ups[1].1[123] = f32::NAN;
+    let p = builtin(&rt, "fedavg", PluginKind::Aggregator);
+    for streamed in [false, true] {
+        let err = merge(&p, &ups, 100, streamed).unwrap_err().to_string();
+        assert!(
+            err.contains("peer-1") && err.contains("coordinate 123"),
+            "streamed {streamed}: {err}"
+        );
+    }
+}
+
+#[test]
+fn weights_the_host_cannot_use_are_refused_naming_the_plugin() {
+    let rt = runtime();
+    let bytes = guest_bytes("trap-aggregator");
+    let ups = vec![(1, vec![1.0f32; 50]), (3, vec![2.0; 50])];
+    for (plan, expect) in [
+        ("short", "plan-merge gave 1 weights for 2 updates"),
+        (
+            "nan",
+            "plan-merge gave a non-finite weight (NaN) for update 0",
+        ),
+    ] {
+        let p = rt
+            .load_kind(&bytes, PluginKind::Aggregator)
+            .unwrap()
+            .with_config(vec![
+                ("trap-round".into(), "0".into()),
+                ("plan".into(), plan.into()),
+            ])
+            .unwrap();
+        let err = merge(&p, &ups, 16, false).unwrap_err();
+        assert!(matches!(err, PluginError::Contract { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("trap-aggregator") && msg.contains(expect),
+            "{msg}"
+        );
+        // The refusal concerns the plan only: streaming the same round works.
+        let ok = merge(&p, &ups, 16, true).unwrap();
+        assert!(
+            ok.params.iter().all(|&v| v == 1.75),
+            "{:?}",
+            &ok.params[..3]
+        );
+    }
 }
 
 #[test]

@@ -124,6 +124,53 @@
 //! infra_sdk::export_aggregator!(MeanWithMomentum);
 //! ```
 //!
+//! ## An aggregator that only decides weights
+//!
+//! A rule whose result is a weighted sum of the updates (and the global parameters) answers
+//! `plan_merge` with the weights; the host then forms the sum natively instead of copying
+//! every chunk into the sandbox. Its `combine_chunk` must give the same values, since a host
+//! may stream the chunks anyway.
+//!
+//! ```ignore
+//! use infra_sdk::{Aggregator, MergePlan, Plugin, PluginInfo, RoundInfo, SumWeights};
+//!
+//! #[derive(Default)]
+//! struct LossWeighted {
+//!     weights: Vec<f32>, // samples / loss, normalised
+//! }
+//!
+//! impl Plugin for LossWeighted {
+//!     fn info() -> PluginInfo {
+//!         infra_sdk::info("loss-weighted", "0.1.0", "favours updates with a low loss")
+//!     }
+//! }
+//!
+//! impl Aggregator for LossWeighted {
+//!     fn begin_round(&mut self, info: RoundInfo) -> Result<bool, String> {
+//!         let raw: Vec<f32> = info.updates.iter()
+//!             .map(|u| u.samples as f32 / u.loss.max(1e-3)).collect();
+//!         let total: f32 = raw.iter().sum();
+//!         self.weights = raw.iter().map(|w| w / total).collect();
+//!         Ok(false)
+//!     }
+//!     fn plan_merge(&mut self) -> Result<MergePlan, String> {
+//!         Ok(MergePlan::WeightedSum(SumWeights { global: 0.0, updates: self.weights.clone() }))
+//!     }
+//!     fn combine_chunk(&mut self, _offset: u64, mut global: Vec<f32>, updates: Vec<Vec<f32>>)
+//!         -> Result<Vec<f32>, String> {
+//!         global.fill(0.0);
+//!         for (w, u) in self.weights.iter().zip(&updates) {
+//!             for (g, x) in global.iter_mut().zip(u) {
+//!                 *g += w * x;
+//!             }
+//!         }
+//!         Ok(global)
+//!     }
+//! }
+//!
+//! infra_sdk::export_aggregator!(LossWeighted);
+//! ```
+//!
 //! The built-ins in `plugins/builtin/*` (algorithms in `plugins/policies`) are complete
 //! examples of every world.
 //!
@@ -143,7 +190,9 @@ mod macros;
 #[doc(hidden)]
 pub use bindings::{aggregator, cleaner, scheduler};
 
-pub use bindings::aggregator::exports::infra::plugins::aggregation::{RoundInfo, UpdateInfo};
+pub use bindings::aggregator::exports::infra::plugins::aggregation::{
+    MergePlan, RoundInfo, SumWeights, UpdateInfo,
+};
 pub use bindings::cleaner::exports::infra::plugins::cleaning::{Batch, DropCount, Report};
 pub use bindings::scheduler::exports::infra::plugins::scheduling::{
     Assignment, Node, Resources, Task, Tier,
@@ -199,6 +248,14 @@ pub trait Cleaner: Plugin {
 pub trait Aggregator: Plugin {
     /// Starts a round; return true to get the `scan_chunk` pass first.
     fn begin_round(&mut self, info: RoundInfo) -> Result<bool, String>;
+
+    /// After `begin_round` and the scan pass: how the new parameters are formed. The default,
+    /// [`MergePlan::Chunks`], streams `combine_chunk` calls. A rule that is a weighted sum of
+    /// the global parameters and the updates answers [`MergePlan::WeightedSum`] and the host
+    /// computes it natively; `combine_chunk` must still give the same values (see the WIT).
+    fn plan_merge(&mut self) -> Result<MergePlan, String> {
+        Ok(MergePlan::Chunks)
+    }
 
     /// Phase one over one chunk of every update.
     fn scan_chunk(&mut self, _offset: u64, _updates: Vec<Vec<f32>>) -> Result<(), String> {

@@ -65,6 +65,9 @@ macro_rules! export_aggregator {
                 ) -> ::std::result::Result<bool, ::std::string::String> {
                     with_state(|p| $crate::Aggregator::begin_round(p, info))
                 }
+                fn plan_merge() -> ::std::result::Result<$crate::MergePlan, ::std::string::String> {
+                    with_state(|p| $crate::Aggregator::plan_merge(p))
+                }
                 fn scan_chunk(
                     offset: u64,
                     updates: ::std::vec::Vec<::std::vec::Vec<f32>>,

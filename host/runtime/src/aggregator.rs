@@ -5,8 +5,10 @@ use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
 use wasmtime::component::Func;
 
+mod weighted_sum;
+
 pub use crate::bindings::aggregator::exports::infra::plugins::aggregation::{
-    RoundInfo, UpdateInfo,
+    MergePlan, RoundInfo, SumWeights, UpdateInfo,
 };
 
 /// Coordinates per chunk call: 16 Ki f32 = 64 KiB per update, so one call's updates (8 of
@@ -41,9 +43,10 @@ type ScanParams<'a> = (u64, &'a [&'a [f32]]);
 type CombineParams<'a> = (u64, &'a [f32], &'a [&'a [f32]]);
 
 impl Instance {
-    /// Merges one round: `begin-round`, the scan pass if asked for, the combine pass, and
-    /// `end-round`, in chunks of `chunk` coordinates. Update slices are lowered straight into
-    /// the guest, without host-side copies.
+    /// Merges one round: `begin-round`, the scan pass if asked for, `plan-merge`, then either
+    /// the weighted sum the plugin asked for (computed here, natively) or the combine pass,
+    /// and `end-round`. Chunks hold `chunk` coordinates; update slices are lowered straight
+    /// into the guest, without host-side copies.
     pub fn aggregate(
         &mut self,
         round: u32,
@@ -66,6 +69,32 @@ impl Instance {
         updates: &[UpdateRef<'_>],
         chunk: usize,
         params: &mut Vec<f32>,
+    ) -> Result<String> {
+        self.merge_round(round, global, updates, chunk, params, Follow::Plan)
+    }
+
+    /// Like [`Instance::aggregate_into`], but streams `combine-chunk` calls even when the
+    /// plugin asks for a weighted sum (the contract says its chunks give the same values):
+    /// the sandboxed path, for benchmarks and cross-checks.
+    pub fn aggregate_streamed_into(
+        &mut self,
+        round: u32,
+        global: &[f32],
+        updates: &[UpdateRef<'_>],
+        chunk: usize,
+        params: &mut Vec<f32>,
+    ) -> Result<String> {
+        self.merge_round(round, global, updates, chunk, params, Follow::Chunks)
+    }
+
+    fn merge_round(
+        &mut self,
+        round: u32,
+        global: &[f32],
+        updates: &[UpdateRef<'_>],
+        chunk: usize,
+        params: &mut Vec<f32>,
+        follow: Follow,
     ) -> Result<String> {
         self.expect_world(PluginKind::Aggregator)?;
         let chunk = chunk.max(1);
@@ -97,11 +126,10 @@ impl Instance {
             Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_begin_round(s, &info),
             _ => unreachable!("kind checked above"),
         })?;
-        let iface = PluginKind::Aggregator.interface();
-        let scan_fn: Func = self.export_func(iface, "scan-chunk")?;
-        let combine_fn: Func = self.export_func(iface, "combine-chunk")?;
-        let mut slices: Vec<&[f32]> = Vec::with_capacity(updates.len());
         if scan {
+            let scan_fn: Func =
+                self.export_func(PluginKind::Aggregator.interface(), "scan-chunk")?;
+            let mut slices: Vec<&[f32]> = Vec::with_capacity(updates.len());
             for offset in (0..global.len()).step_by(chunk) {
                 let end = (offset + chunk).min(global.len());
                 slices.clear();
@@ -112,7 +140,46 @@ impl Instance {
                 })?;
             }
         }
+        let plan = self.call_fallible("plan-merge", |b, s| match b {
+            Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_plan_merge(s),
+            _ => unreachable!("kind checked above"),
+        })?;
         params.resize(global.len(), 0.0);
+        match (plan, follow) {
+            (MergePlan::WeightedSum(w), Follow::Plan) => {
+                weighted_sum::check(&w, updates.len()).map_err(|message| {
+                    PluginError::Contract {
+                        plugin: self.label(),
+                        message,
+                    }
+                })?;
+                weighted_sum::compute(params, global, &w, updates);
+                if let Some(i) = first_non_finite(params) {
+                    return Err(PluginError::Failed {
+                        plugin: self.label(),
+                        message: weighted_sum::explain_non_finite(i, global, &w, updates),
+                    });
+                }
+            }
+            _ => self.combine_pass(global, updates, chunk, params)?,
+        }
+        self.call_fallible("end-round", |b, s| match b {
+            Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_end_round(s),
+            _ => unreachable!("kind checked above"),
+        })
+    }
+
+    /// Phase two in the sandbox: `combine-chunk` over every chunk into `params`.
+    fn combine_pass(
+        &mut self,
+        global: &[f32],
+        updates: &[UpdateRef<'_>],
+        chunk: usize,
+        params: &mut [f32],
+    ) -> Result<()> {
+        let iface = PluginKind::Aggregator.interface();
+        let combine_fn: Func = self.export_func(iface, "combine-chunk")?;
+        let mut slices: Vec<&[f32]> = Vec::with_capacity(updates.len());
         for offset in (0..global.len()).step_by(chunk) {
             let end = (offset + chunk).min(global.len());
             slices.clear();
@@ -148,17 +215,29 @@ impl Instance {
                 });
             }
         }
-        // Branch-free scan first (vectorises); only on a hit, find where.
-        if params.iter().fold(false, |bad, v| bad | !v.is_finite()) {
-            let i = params.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        if let Some(i) = first_non_finite(params) {
             return Err(PluginError::Contract {
                 plugin: self.label(),
                 message: format!("new parameters have a non-finite value at coordinate {i}"),
             });
         }
-        self.call_fallible("end-round", |b, s| match b {
-            Bindings::Aggregator(x) => x.infra_plugins_aggregation().call_end_round(s),
-            _ => unreachable!("kind checked above"),
-        })
+        Ok(())
+    }
+}
+
+/// Whether `aggregate` follows the plugin's merge plan or streams chunks regardless.
+#[derive(Clone, Copy)]
+enum Follow {
+    Plan,
+    Chunks,
+}
+
+/// The first non-finite value's index: a branch-free scan first (it vectorises); only on a
+/// hit, the search for where.
+fn first_non_finite(v: &[f32]) -> Option<usize> {
+    if v.iter().fold(false, |bad, x| bad | !x.is_finite()) {
+        v.iter().position(|x| !x.is_finite())
+    } else {
+        None
     }
 }

@@ -24,7 +24,7 @@
 /// `wit/plugins.wit`).
 macro_rules! wit_version {
     () => {
-        "0.2.0"
+        "0.3.0"
     };
 }
 pub(crate) use wit_version;

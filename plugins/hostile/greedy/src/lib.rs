@@ -9,7 +9,7 @@ wit_bindgen::generate!({
         }
         world greedy {
             import fetch;
-            include infra:plugins/scheduler@0.2.0;
+            include infra:plugins/scheduler@0.3.0;
         }
     "#,
     path: "../../../wit",

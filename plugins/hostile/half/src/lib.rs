@@ -5,7 +5,7 @@ wit_bindgen::generate!({
     inline: r#"
         package test:half;
         world half {
-            export infra:plugins/scheduling@0.2.0;
+            export infra:plugins/scheduling@0.3.0;
         }
     "#,
     path: "../../../wit",

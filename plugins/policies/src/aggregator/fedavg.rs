@@ -1,8 +1,11 @@
 use super::{check_chunk, simd};
-use infra_sdk::{Aggregator, Plugin, PluginInfo, RoundInfo};
+use infra_sdk::{Aggregator, MergePlan, Plugin, PluginInfo, RoundInfo, SumWeights};
 
 /// Federated averaging: the new global parameters are the mean of the updates weighted by
 /// their sample counts (equal weights when every count is zero).
+///
+/// It answers `plan-merge` with those weights, so the host forms the sum natively;
+/// `combine_chunk` computes the same values in the sandbox for a host that streams anyway.
 #[derive(Default)]
 pub struct FedAvg {
     round: Option<RoundInfo>,
@@ -32,6 +35,14 @@ impl Aggregator for FedAvg {
             .collect();
         self.round = Some(info);
         Ok(false)
+    }
+
+    fn plan_merge(&mut self) -> Result<MergePlan, String> {
+        self.round.as_ref().ok_or("plan-merge before begin-round")?;
+        Ok(MergePlan::WeightedSum(SumWeights {
+            global: 0.0,
+            updates: self.weights.clone(),
+        }))
     }
 
     fn combine_chunk(

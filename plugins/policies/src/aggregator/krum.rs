@@ -1,10 +1,14 @@
 use super::{check_chunk, simd};
-use infra_sdk::{Aggregator, Config, ConfigReader, Plugin, PluginInfo, RoundInfo};
+use infra_sdk::{
+    Aggregator, Config, ConfigReader, MergePlan, Plugin, PluginInfo, RoundInfo, SumWeights,
+};
 
 /// Krum and multi-Krum (Blanchard et al., 2017). Phase one (`scan-chunk`) accumulates the
 /// pairwise squared distances between updates chunk by chunk; each update's score is the sum
 /// of its distances to its `n - f - 2` nearest neighbours (at least 1). Phase two averages the
 /// `m` updates with the lowest scores. An update with a non-finite value scores +inf.
+/// That mean is answered to `plan-merge` as weights (1/m for a selected update, 0 for the
+/// rest), so the host forms it natively.
 ///
 /// Config: `f` (Byzantine updates tolerated, default `(n - 3) / 2`), `m` (updates averaged,
 /// default 1 = Krum; more = multi-Krum).
@@ -39,6 +43,17 @@ impl Plugin for Krum {
 }
 
 impl Krum {
+    /// Selects the round's updates on the first call after the scan pass.
+    fn select_once(&mut self) -> Result<(), String> {
+        if self.selected.is_empty() {
+            self.select();
+            if self.selected.is_empty() {
+                return Err("krum: every update has non-finite values".into());
+            }
+        }
+        Ok(())
+    }
+
     fn select(&mut self) {
         let info = self.round.as_ref().expect("begin-round ran");
         let n = info.updates.len();
@@ -109,6 +124,27 @@ impl Aggregator for Krum {
         Ok(())
     }
 
+    fn plan_merge(&mut self) -> Result<MergePlan, String> {
+        let n = self
+            .round
+            .as_ref()
+            .ok_or("plan-merge before begin-round")?
+            .updates
+            .len();
+        self.select_once()?;
+        let w = 1.0 / self.selected.len() as f32;
+        let updates = (0..n)
+            .map(|i| match self.selected.binary_search(&i) {
+                Ok(_) => w,
+                Err(_) => 0.0,
+            })
+            .collect();
+        Ok(MergePlan::WeightedSum(SumWeights {
+            global: 0.0,
+            updates,
+        }))
+    }
+
     fn combine_chunk(
         &mut self,
         _offset: u64,
@@ -116,12 +152,7 @@ impl Aggregator for Krum {
         updates: Vec<Vec<f32>>,
     ) -> Result<Vec<f32>, String> {
         check_chunk(self.round.as_ref(), global.len(), &updates)?;
-        if self.selected.is_empty() {
-            self.select();
-            if self.selected.is_empty() {
-                return Err("krum: every update has non-finite values".into());
-            }
-        }
+        self.select_once()?;
         let chosen: Vec<Vec<f32>> = updates
             .into_iter()
             .enumerate()

@@ -1,0 +1,100 @@
+//! The host's side of a `weighted-sum` merge plan: checking the plugin's weights, the sum
+//! itself (native, auto-vectorised), and naming the culprit of a non-finite result.
+
+use super::UpdateRef;
+use crate::bindings::aggregator::exports::infra::plugins::aggregation::SumWeights;
+
+/// Coordinates summed per block: the block of the output (16 KiB) stays in L1 while every
+/// update adds its share, so each input is read once from memory and the output written once.
+const BLOCK: usize = 4096;
+
+/// Why a plan cannot be carried out; the caller turns it into the plugin's contract error.
+pub(super) fn check(weights: &SumWeights, updates: usize) -> Result<(), String> {
+    if weights.updates.len() != updates {
+        return Err(format!(
+            "plan-merge gave {} weights for {} updates",
+            weights.updates.len(),
+            updates
+        ));
+    }
+    if !weights.global.is_finite() {
+        return Err(format!(
+            "plan-merge gave a non-finite weight ({}) for the global parameters",
+            weights.global
+        ));
+    }
+    if let Some((k, w)) = weights
+        .updates
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !w.is_finite())
+    {
+        return Err(format!(
+            "plan-merge gave a non-finite weight ({w}) for update {k}"
+        ));
+    }
+    Ok(())
+}
+
+/// `out[i] = weights.global * global[i] + Σ weights.updates[k] * updates[k][i]`, skipping
+/// every term whose weight is 0. Terms are added in order, each product rounded before its
+/// addition (no fused multiply-add), so the result is bit for bit what a plugin computing
+/// the same sum chunk by chunk in f32 gets.
+pub(super) fn compute(
+    out: &mut [f32],
+    global: &[f32],
+    weights: &SumWeights,
+    updates: &[UpdateRef<'_>],
+) {
+    let terms: Vec<(f32, &[f32])> = weights
+        .updates
+        .iter()
+        .zip(updates)
+        .filter(|(w, _)| **w != 0.0)
+        .map(|(w, u)| (*w, u.params))
+        .collect();
+    let g = weights.global;
+    for (b, o) in out.chunks_mut(BLOCK).enumerate() {
+        let range = b * BLOCK..b * BLOCK + o.len();
+        if g == 0.0 {
+            o.fill(0.0);
+        } else {
+            for (o, x) in o.iter_mut().zip(&global[range.clone()]) {
+                *o = g * x;
+            }
+        }
+        for (w, x) in &terms {
+            for (o, x) in o.iter_mut().zip(&x[range.clone()]) {
+                *o += w * x;
+            }
+        }
+    }
+}
+
+/// For a result with a non-finite value at `i`: the first weighted update holding a
+/// non-finite value there, else an overflow of the sum.
+pub(super) fn explain_non_finite(
+    i: usize,
+    global: &[f32],
+    weights: &SumWeights,
+    updates: &[UpdateRef<'_>],
+) -> String {
+    if weights.global != 0.0 && !global[i].is_finite() {
+        return format!(
+            "weighted sum: the global parameters have a non-finite value ({}) at coordinate {i}",
+            global[i]
+        );
+    }
+    match weights
+        .updates
+        .iter()
+        .zip(updates)
+        .find(|(w, u)| **w != 0.0 && !u.params[i].is_finite())
+    {
+        Some((_, u)) => format!(
+            "weighted sum: update from peer {} has a non-finite value ({}) at coordinate {i}",
+            u.peer, u.params[i]
+        ),
+        None => format!("weighted sum: the result overflows at coordinate {i}"),
+    }
+}
