@@ -2,6 +2,7 @@
 # Builds the example plugins written in other languages into WebAssembly components:
 #
 #   examples/python-sjf/build/python-sjf.wasm            (Python, componentize-py)
+#   examples/python-server-lr/build/python-server-lr.wasm (Python, componentize-py)
 #   examples/js-range-filter/build/js-range-filter.wasm  (JavaScript, jco + componentize-js)
 #
 # Idempotent: the Python toolchain goes into a venv at .cache/venv (created once), the JS
@@ -18,7 +19,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WIT="$ROOT/wit/plugins.wit"
 VENV="$ROOT/.cache/venv"
 COMPONENTIZE_PY_VERSION="0.25.1"
-PY_DIR="$ROOT/examples/python-sjf"
 JS_DIR="$ROOT/examples/js-range-filter"
 
 die() {
@@ -51,7 +51,7 @@ rel() {
 
 ensure_componentize_py() {
     if [[ ! -x "$VENV/bin/python" ]]; then
-        need python3 "install Python 3 (3.10 or newer) to build examples/python-sjf"
+        need python3 "install Python 3 (3.10 or newer) to build the Python examples"
         python3 -c 'import venv, ensurepip' 2>/dev/null \
             || die "python3 lacks the venv/ensurepip modules (on Debian/Ubuntu: apt-get install python3-venv)"
         echo "build-examples: creating venv $(rel "$VENV")" >&2
@@ -70,22 +70,25 @@ ensure_componentize_py() {
     fi
 }
 
-build_python_sjf() {
-    local out="$PY_DIR/build/python-sjf.wasm"
-    local sources=("$WIT" "$PY_DIR"/*.py)
+# build_python NAME WORLD: examples/NAME/app.py -> examples/NAME/build/NAME.wasm.
+build_python() {
+    local name="$1" world="$2"
+    local dir="$ROOT/examples/$name"
+    local out="$dir/build/$name.wasm"
+    local sources=("$WIT" "$dir"/*.py)
     if up_to_date "$out" "${sources[@]}"; then
         echo "up to date  $(rel "$out")"
         return
     fi
     ensure_componentize_py
-    mkdir -p "$PY_DIR/build"
-    local tmp="$PY_DIR/build/.python-sjf.wasm.tmp" start=$SECONDS
+    mkdir -p "$dir/build"
+    local tmp="$dir/build/.$name.wasm.tmp" start=$SECONDS
     rm -f "$tmp"
     # VIRTUAL_ENV makes componentize-py search the venv's site-packages instead of whatever
     # the system Python has installed, so the build does not depend on the machine.
-    (cd "$PY_DIR" && VIRTUAL_ENV="$VENV" "$VENV/bin/componentize-py" \
-        -d "$WIT" -w scheduler componentize -p . app -o "$tmp" >/dev/null) \
-        || { rm -f "$tmp"; die "componentize-py failed for $(rel "$PY_DIR")"; }
+    (cd "$dir" && VIRTUAL_ENV="$VENV" "$VENV/bin/componentize-py" \
+        -d "$WIT" -w "$world" componentize -p . app -o "$tmp" >/dev/null) \
+        || { rm -f "$tmp"; die "componentize-py failed for $(rel "$dir")"; }
     mv -f "$tmp" "$out"
     echo "built       $(rel "$out") ($(stat -c %s "$out") bytes, $((SECONDS - start)) s)"
 }
@@ -138,5 +141,6 @@ build_js_range_filter() {
     echo "built       $(rel "$out") ($(stat -c %s "$out") bytes, $((SECONDS - start)) s)"
 }
 
-build_python_sjf
+build_python python-sjf scheduler
+build_python python-server-lr aggregator
 build_js_range_filter

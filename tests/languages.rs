@@ -1,6 +1,7 @@
 //! Plugins written in Python (componentize-py) and JavaScript (jco/componentize-js), built by
 //! `scripts/build-examples.sh`, run through the same host as the Rust ones.
 
+use infra_runtime::aggregator::UpdateRef;
 use infra_runtime::cleaner::Batch;
 use infra_runtime::{PluginError, PluginKind};
 use infra_tests::*;
@@ -44,6 +45,59 @@ fn python_shortest_job_first_scheduler() {
         matches!(err, PluginError::Failed { .. }) && err.to_string().contains("speed"),
         "{err}"
     );
+}
+
+#[test]
+fn python_aggregator_names_weights_and_the_host_sums_them() {
+    let rt = runtime();
+    let plugin = rt
+        .load_file(&example_component("python-server-lr", "python-server-lr.wasm"))
+        .unwrap();
+    assert_eq!(plugin.meta().kind, PluginKind::Aggregator);
+    assert_eq!(plugin.meta().name, "python-server-lr");
+    let plugin = plugin
+        .with_config(vec![("server-lr".into(), "0.5".into())])
+        .unwrap();
+    let n = 1000;
+    let global: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let ups: Vec<Vec<f32>> = (0..3)
+        .map(|k| (0..n).map(|i| (i as f32 * 0.11 + k as f32).cos()).collect())
+        .collect();
+    let peers = ["a", "b", "c"];
+    let refs: Vec<UpdateRef> = (0..3)
+        .map(|k| UpdateRef {
+            peer: peers[k],
+            samples: [10, 30, 60][k],
+            loss: 0.2,
+            params: &ups[k],
+        })
+        .collect();
+    let mut inst = plugin.instance();
+    let mut planned = Vec::new();
+    let summary = inst
+        .aggregate_into(1, &global, &refs, 256, &mut planned)
+        .unwrap();
+    assert_eq!(
+        summary,
+        "python-server-lr: 3 updates, 100 samples, server-lr 0.5"
+    );
+    // Halfway between the old parameters and FedAvg of the updates.
+    for i in [0, 499, 999] {
+        let fedavg = 0.1 * ups[0][i] + 0.3 * ups[1][i] + 0.6 * ups[2][i];
+        let want = 0.5 * global[i] + 0.5 * fedavg;
+        assert!((planned[i] - want).abs() < 1e-5, "{i}: {} vs {want}", planned[i]);
+    }
+    // The same plugin's own combine-chunk, in the interpreter, gives the same bits.
+    let mut streamed = Vec::new();
+    inst.aggregate_streamed_into(2, &global, &refs, 256, &mut streamed)
+        .unwrap();
+    assert_eq!(planned, streamed);
+
+    let err = plugin
+        .with_config(vec![("server-lr".into(), "2".into())])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("server-lr"), "{err}");
 }
 
 #[test]

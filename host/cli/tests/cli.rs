@@ -28,7 +28,7 @@ fn assert_refused(file: &Path, needle: &str) {
     assert!(!o.status.success(), "{} was accepted", file.display());
     let err = stderr(&o);
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(err.contains(needle), "{err}");
+    assert_eq!(err.matches(needle).count(), 1, "says it once: {err}");
     assert!(
         err.contains(&file.display().to_string()),
         "names the file: {err}"
@@ -196,4 +196,19 @@ fn train_refuses_a_broken_job_file_with_one_line() {
     let err = stderr(&o);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("job.toml") && err.contains("rounds"), "{err}");
+
+    // A plugin file that is not there: named once, with the cause once.
+    let digits = include_str!("../../../examples/digits.toml");
+    assert!(digits.contains("plugin = \"fedavg\""));
+    std::fs::write(
+        &job,
+        digits.replace("plugin = \"fedavg\"", "plugin = \"nowhere/agg.wasm\""),
+    )
+    .unwrap();
+    let o = infra(&["train", job.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(err.matches("nowhere/agg.wasm").count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }

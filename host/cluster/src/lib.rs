@@ -34,7 +34,7 @@ pub use node::{ClusterNode, NodeConfig, PeerOutcome};
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The network failed (peer gone, request timed out).
-    #[error("{0}")]
+    #[error(transparent)]
     Net(#[from] infra_net::NetError),
     /// A peer answered with something that is not the protocol.
     #[error("protocol: {0}")]
@@ -49,10 +49,10 @@ pub enum ClusterError {
     #[error("{0}")]
     Job(String),
     /// A plugin failed to load or run.
-    #[error("{0}")]
+    #[error(transparent)]
     Plugin(#[from] infra_runtime::PluginError),
     /// Training failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Train(#[from] infra_train::TrainError),
     /// A round could not complete.
     #[error("round {round} failed: {cause}")]

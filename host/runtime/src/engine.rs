@@ -172,9 +172,9 @@ impl Runtime {
 
     /// Loads `path` and the manifest next to it (`x.wasm` -> `x.toml`), if any.
     pub fn load_file(&self, path: &Path) -> Result<Plugin> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| PluginError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         let manifest = Manifest::for_component(path)?;
         self.load_with(&bytes, manifest)

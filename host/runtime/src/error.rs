@@ -97,12 +97,13 @@ pub enum PluginError {
         message: String,
     },
     /// Reading a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause, shown in the message (not also as the error's source, which would
+        /// print it twice in a cause chain).
+        cause: std::io::Error,
     },
     /// Nothing is registered for the kind and scope asked for.
     #[error("no active {kind} plugin for {scope}")]

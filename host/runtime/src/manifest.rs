@@ -136,9 +136,9 @@ impl Manifest {
             Ok(text) => Self::from_toml(&text)
                 .map_err(|e| PluginError::Manifest(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(PluginError::Io {
+            Err(cause) => Err(PluginError::Io {
                 path: path.display().to_string(),
-                source,
+                cause,
             }),
         }
     }

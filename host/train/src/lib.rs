@@ -39,7 +39,7 @@ pub enum TrainError {
     #[error("model: {0}")]
     Model(String),
     /// A plugin failed to load or to run.
-    #[error("{0}")]
+    #[error(transparent)]
     Plugin(#[from] infra_runtime::PluginError),
     /// A round failed; the last good checkpoint is kept.
     #[error("round {round} failed: {cause}")]
