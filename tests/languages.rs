@@ -51,7 +51,10 @@ fn python_shortest_job_first_scheduler() {
 fn python_aggregator_names_weights_and_the_host_sums_them() {
     let rt = runtime();
     let plugin = rt
-        .load_file(&example_component("python-server-lr", "python-server-lr.wasm"))
+        .load_file(&example_component(
+            "python-server-lr",
+            "python-server-lr.wasm",
+        ))
         .unwrap();
     assert_eq!(plugin.meta().kind, PluginKind::Aggregator);
     assert_eq!(plugin.meta().name, "python-server-lr");
@@ -85,7 +88,11 @@ fn python_aggregator_names_weights_and_the_host_sums_them() {
     for i in [0, 499, 999] {
         let fedavg = 0.1 * ups[0][i] + 0.3 * ups[1][i] + 0.6 * ups[2][i];
         let want = 0.5 * global[i] + 0.5 * fedavg;
-        assert!((planned[i] - want).abs() < 1e-5, "{i}: {} vs {want}", planned[i]);
+        assert!(
+            (planned[i] - want).abs() < 1e-5,
+            "{i}: {} vs {want}",
+            planned[i]
+        );
     }
     // The same plugin's own combine-chunk, in the interpreter, gives the same bits.
     let mut streamed = Vec::new();

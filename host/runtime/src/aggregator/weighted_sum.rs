@@ -98,3 +98,67 @@ pub(super) fn explain_non_finite(
         None => format!("weighted sum: the result overflows at coordinate {i}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs<'a>(ups: &'a [Vec<f32>], peers: &'a [&'a str]) -> Vec<UpdateRef<'a>> {
+        ups.iter()
+            .zip(peers)
+            .map(|(u, p)| UpdateRef {
+                peer: p,
+                samples: 1,
+                loss: 0.0,
+                params: u,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sums_across_blocks_and_skips_zero_weights() {
+        let n = 2 * BLOCK + 3;
+        let global: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let mut poisoned = vec![1.0f32; n];
+        poisoned[BLOCK + 1] = f32::NAN;
+        let ups = vec![vec![2.0f32; n], poisoned, vec![-4.0f32; n]];
+        let refs = refs(&ups, &["a", "b", "c"]);
+        let w = SumWeights {
+            global: 0.5,
+            updates: vec![0.25, 0.0, 0.5],
+        };
+        check(&w, 3).unwrap();
+        let mut out = vec![f32::NAN; n];
+        compute(&mut out, &global, &w, &refs);
+        for (i, o) in out.iter().enumerate() {
+            assert_eq!(*o, 0.5 * i as f32 + 0.5 - 2.0, "coordinate {i}");
+        }
+    }
+
+    #[test]
+    fn bad_weights_and_non_finite_results_are_named() {
+        let w = |global, updates| SumWeights { global, updates };
+        assert_eq!(
+            check(&w(0.0, vec![1.0]), 2).unwrap_err(),
+            "plan-merge gave 1 weights for 2 updates"
+        );
+        assert!(check(&w(f32::INFINITY, vec![1.0]), 1)
+            .unwrap_err()
+            .contains("non-finite weight (inf) for the global parameters"));
+        assert!(check(&w(0.0, vec![1.0, f32::NAN]), 2)
+            .unwrap_err()
+            .contains("non-finite weight (NaN) for update 1"));
+
+        let global = vec![f32::NAN, 0.0, 0.0];
+        let ups = vec![vec![0.0, f32::INFINITY, f32::MAX]];
+        let refs = refs(&ups, &["p"]);
+        let plan = w(1.0, vec![2.0]);
+        let explain = |i| explain_non_finite(i, &global, &plan, &refs);
+        assert!(explain(0)
+            .contains("the global parameters have a non-finite value (NaN) at coordinate 0"));
+        assert!(
+            explain(1).contains("update from peer p has a non-finite value (inf) at coordinate 1")
+        );
+        assert!(explain(2).contains("the result overflows at coordinate 2"));
+    }
+}
