@@ -1,5 +1,7 @@
 //! Typed calls into `world aggregator`: the host streams coordinate chunks so models larger
-//! than one Wasm memory can be merged, and runs the scan pass when the plugin asks for it.
+//! than one Wasm memory can be merged, runs the scan pass when the plugin asks for it, and
+//! forms the weighted sum itself when the plugin's `plan-merge` names one
+//! (`aggregator/weighted_sum.rs`).
 
 use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
