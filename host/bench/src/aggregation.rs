@@ -103,6 +103,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
             .collect(),
     };
     for name in ["median", "trimmed-mean"] {
+        let mut native_out = vec![0f32; PARAMS];
         let native = median_time(reps.min(7), || {
             let mut agg: CombineFn = if name == "median" {
                 let mut m = Median::default();
@@ -116,14 +117,26 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
             for off in (0..PARAMS).step_by(DEFAULT_CHUNK) {
                 let end = (off + DEFAULT_CHUNK).min(PARAMS);
                 let chunk: Vec<Vec<f32>> = ups.iter().map(|u| u[off..end].to_vec()).collect();
-                std::hint::black_box(agg(off as u64, global[off..end].to_vec(), chunk));
+                let new = agg(off as u64, global[off..end].to_vec(), chunk);
+                native_out[off..end].copy_from_slice(&new);
             }
         });
         let plugin = infra_builtins::load(runtime, name, PluginKind::Aggregator).unwrap();
         let mut inst = plugin.instance();
+        let mut wasm_out = Vec::new();
         let t = median_time(reps.min(7), || {
-            std::hint::black_box(inst.aggregate(1, &global, &refs, DEFAULT_CHUNK).unwrap());
+            wasm_out = inst
+                .aggregate(1, &global, &refs, DEFAULT_CHUNK)
+                .unwrap()
+                .params;
         });
+        assert!(
+            wasm_out
+                .iter()
+                .map(|v| v.to_bits())
+                .eq(native_out.iter().map(|v| v.to_bits())),
+            "Wasm and native {name} disagree"
+        );
         rows.push(Row {
             what: format!("{name} 8 x 1M f32"),
             wasm: format!("{} ({})", fmt_time(t), gbps(t)),
