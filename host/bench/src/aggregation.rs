@@ -2,10 +2,10 @@
 //! against the same Rust code compiled natively.
 
 use crate::{fmt_time, median_time, Row};
-use infra_policies::aggregator::{all_finite, weighted_sum, Median, TrimmedMean};
+use infra_policies::aggregator::{all_finite, weighted_sum, Krum, Median, TrimmedMean};
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::{PluginKind, Runtime};
-use infra_sdk::{Aggregator, RoundInfo, UpdateInfo};
+use infra_sdk::{Aggregator, MergePlan, Plugin, RoundInfo, UpdateInfo};
 
 const UPDATES: usize = 8;
 const PARAMS: usize = 1 << 20;
@@ -148,5 +148,68 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
             target: "-".into(),
         });
     }
+    rows.push(krum_row(runtime, reps, &info, &global, &ups, &refs));
     rows
+}
+
+/// Krum on the same data: the scan pass (pairwise distances) in the plugin, then the mean of
+/// the selected update(s), which the plugin hands to the host as a weighted-sum plan. Native:
+/// the same scan over owned chunk copies, the same plan, the same sum.
+fn krum_row(
+    runtime: &Runtime,
+    reps: usize,
+    info: &RoundInfo,
+    global: &[f32],
+    ups: &[Vec<f32>],
+    refs: &[UpdateRef<'_>],
+) -> Row {
+    let mut native_out = vec![0f32; PARAMS];
+    let native = median_time(reps.min(7), || {
+        let mut k = Krum::default();
+        k.configure(&Vec::new()).unwrap(); // as the host does: the defaults (m = 1)
+        k.begin_round(info.clone()).unwrap();
+        for off in (0..PARAMS).step_by(DEFAULT_CHUNK) {
+            let end = (off + DEFAULT_CHUNK).min(PARAMS);
+            let chunk: Vec<Vec<f32>> = ups.iter().map(|u| u[off..end].to_vec()).collect();
+            k.scan_chunk(off as u64, chunk).unwrap();
+        }
+        let MergePlan::WeightedSum(w) = k.plan_merge().unwrap() else {
+            panic!("krum plans a weighted sum")
+        };
+        native_out.fill(0.0);
+        for (u, &w) in ups.iter().zip(&w.updates).filter(|(_, &w)| w != 0.0) {
+            for (o, x) in native_out.iter_mut().zip(u) {
+                *o += w * x;
+            }
+        }
+        std::hint::black_box(k.end_round().unwrap());
+    });
+    let plugin = infra_builtins::load(runtime, "krum", PluginKind::Aggregator).unwrap();
+    let mut inst = plugin.instance();
+    let mut wasm_out = Vec::new();
+    let t = median_time(reps.min(7), || {
+        wasm_out = inst
+            .aggregate(1, global, refs, DEFAULT_CHUNK)
+            .unwrap()
+            .params;
+    });
+    assert!(
+        wasm_out
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(native_out.iter().map(|v| v.to_bits())),
+        "Wasm and native krum disagree"
+    );
+    let bytes = (UPDATES * PARAMS * 4) as f64;
+    let gbps = |t: std::time::Duration| format!("{:.2} GB/s", bytes / t.as_secs_f64() / 1e9);
+    Row {
+        what: "krum 8 x 1M f32 (scan in the plugin, mean of the selected one by the host)".into(),
+        wasm: format!("{} ({})", fmt_time(t), gbps(t)),
+        native: format!("{} ({})", fmt_time(native), gbps(native)),
+        ratio: format!(
+            "{:.2}x native throughput",
+            native.as_secs_f64() / t.as_secs_f64()
+        ),
+        target: "-".into(),
+    }
 }

@@ -105,18 +105,11 @@ impl Aggregator for Krum {
         let n = updates.len();
         for i in 0..n {
             // The diagonal records whether update i itself is finite (0 or +inf).
-            if updates[i].iter().any(|v| !v.is_finite()) {
+            if !simd::all_finite(&updates[i]) {
                 self.dist[i * n + i] = f64::INFINITY;
             }
             for j in i + 1..n {
-                let d: f64 = updates[i]
-                    .iter()
-                    .zip(&updates[j])
-                    .map(|(a, b)| {
-                        let d = (a - b) as f64;
-                        d * d
-                    })
-                    .sum();
+                let d = simd::squared_distance(&updates[i], &updates[j]);
                 self.dist[i * n + j] += d;
                 self.dist[j * n + i] += d;
             }

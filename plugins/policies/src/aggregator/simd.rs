@@ -199,3 +199,58 @@ fn compare_exchange(x: &mut [f32], y: &mut [f32]) {
         *b = if swap { u } else { v };
     }
 }
+
+/// `Σ ((a[i] - b[i]) as f64)²`: the difference in f32, its square and the sum in f64, with
+/// eight partial sums (so the additions do not wait on each other) added up at the end.
+pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len());
+    let mut acc = [0f64; 8];
+    #[cfg(target_arch = "wasm32")]
+    let done = {
+        use core::arch::wasm32::*;
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let body = n / 16 * 16;
+        let mut v = [f64x2_splat(0.0); 4];
+        let mut i = 0;
+        // SAFETY: i + 16 <= body <= n, the length of both slices.
+        unsafe {
+            while i < body {
+                for (j, sum) in v.iter_mut().enumerate() {
+                    let d = f32x4_sub(
+                        v128_load(pa.add(i + 4 * j) as *const v128),
+                        v128_load(pb.add(i + 4 * j) as *const v128),
+                    );
+                    let low = f64x2_promote_low_f32x4(d);
+                    let high = f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(d, d));
+                    *sum = f64x2_add(*sum, f64x2_add(f64x2_mul(low, low), f64x2_mul(high, high)));
+                }
+                i += 16;
+            }
+        }
+        for (j, x) in v.iter().enumerate() {
+            acc[2 * j] = f64x2_extract_lane::<0>(*x);
+            acc[2 * j + 1] = f64x2_extract_lane::<1>(*x);
+        }
+        body
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = {
+        let body = n / 8 * 8;
+        for (xa, xb) in a[..body].chunks_exact(8).zip(b[..body].chunks_exact(8)) {
+            for j in 0..8 {
+                let d = (xa[j] - xb[j]) as f64;
+                acc[j] += d * d;
+            }
+        }
+        body
+    };
+    let tail: f64 = a[done..n]
+        .iter()
+        .zip(&b[done..n])
+        .map(|(x, y)| {
+            let d = (x - y) as f64;
+            d * d
+        })
+        .sum();
+    acc.iter().sum::<f64>() + tail
+}
