@@ -254,3 +254,62 @@ pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
         .sum();
     acc.iter().sum::<f64>() + tail
 }
+
+/// `out[i] = (Σ rows[r][i] as f64, r ascending) as f32 / rows.len() as f32`, for at least
+/// one row, each at least `out.len()` long. Each coordinate's sum runs in the same order on
+/// every path, so results are the same bits.
+pub fn mean_of_rows(out: &mut [f32], rows: &[Vec<f32>]) {
+    let n = out.len();
+    let count = rows.len() as f32;
+    #[cfg(target_arch = "wasm32")]
+    let done = {
+        use core::arch::wasm32::*;
+        let body = n / 4 * 4;
+        let vcount = f32x4_splat(count);
+        let o = out.as_mut_ptr();
+        let mut i = 0;
+        // SAFETY: i + 4 <= body <= n, and `out` and every row hold at least n values.
+        unsafe {
+            while i < body {
+                let first = v128_load(rows[0].as_ptr().add(i) as *const v128);
+                let mut low = f64x2_promote_low_f32x4(first);
+                let mut high = f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(first, first));
+                for row in &rows[1..] {
+                    let x = v128_load(row.as_ptr().add(i) as *const v128);
+                    low = f64x2_add(low, f64x2_promote_low_f32x4(x));
+                    high = f64x2_add(
+                        high,
+                        f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(x, x)),
+                    );
+                }
+                let sums = i32x4_shuffle::<0, 1, 4, 5>(
+                    f32x4_demote_f64x2_zero(low),
+                    f32x4_demote_f64x2_zero(high),
+                );
+                v128_store(o.add(i) as *mut v128, f32x4_div(sums, vcount));
+                i += 4;
+            }
+        }
+        body
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let done = {
+        // Row by row over the whole chunk: the conversions and additions vectorise.
+        let mut sum: Vec<f64> = rows[0][..n].iter().map(|&v| v as f64).collect();
+        for row in &rows[1..] {
+            for (s, &v) in sum.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+        for (o, s) in out.iter_mut().zip(&sum) {
+            *o = *s as f32 / count;
+        }
+        n
+    };
+    for (i, o) in out.iter_mut().enumerate().skip(done) {
+        let s = rows[1..]
+            .iter()
+            .fold(rows[0][i] as f64, |s, r| s + r[i] as f64);
+        *o = s as f32 / count;
+    }
+}

@@ -1,4 +1,4 @@
-use super::{check_chunk, coordinate_wise, sorted_columns};
+use super::{check_chunk, coordinate_wise, simd, sorted_columns};
 use infra_sdk::{Aggregator, Config, ConfigReader, Plugin, PluginInfo, RoundInfo};
 
 /// Coordinate-wise trimmed mean: drops `ceil(trim * n)` of the `n` finite values at each end
@@ -63,16 +63,7 @@ impl Aggregator for TrimmedMean {
         let trimmed = move |n: usize| ((n as f64 * trim).ceil() as usize).min((n - 1) / 2);
         if let Some(rows) = sorted_columns(&mut updates) {
             let n = rows.len();
-            let kept = &rows[trimmed(n)..n - trimmed(n)];
-            let mut sum: Vec<f64> = kept[0].iter().map(|&v| v as f64).collect();
-            for row in &kept[1..] {
-                for (s, &v) in sum.iter_mut().zip(row) {
-                    *s += v as f64;
-                }
-            }
-            for (g, s) in global.iter_mut().zip(&sum) {
-                *g = *s as f32 / kept.len() as f32;
-            }
+            simd::mean_of_rows(&mut global, &rows[trimmed(n)..n - trimmed(n)]);
             return Ok(global);
         }
         Ok(coordinate_wise(global, &updates, |sorted| {
