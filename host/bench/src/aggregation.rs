@@ -6,6 +6,7 @@ use infra_policies::aggregator::{all_finite, weighted_sum, Krum, Median, Trimmed
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::{PluginKind, Runtime};
 use infra_sdk::{Aggregator, MergePlan, Plugin, RoundInfo, UpdateInfo};
+use std::time::Duration;
 
 const UPDATES: usize = 8;
 const PARAMS: usize = 1 << 20;
@@ -25,8 +26,6 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
             params: &ups[i],
         })
         .collect();
-    let bytes = (UPDATES * PARAMS * 4) as f64;
-    let gbps = |t: std::time::Duration| format!("{:.2} GB/s", bytes / t.as_secs_f64() / 1e9);
     let mut rows = Vec::new();
     // FedAvg, native: the weights and the weighted sum of the same crate, whole vectors.
     let mut out = vec![0f32; PARAMS];
@@ -39,7 +38,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let plugin = infra_builtins::load(runtime, "fedavg", PluginKind::Aggregator).unwrap();
     let mut inst = plugin.instance();
     let mut wasm_out = Vec::new();
-    let mut row = |what: String, target: &str, t: std::time::Duration, got: &[f32]| {
+    let mut row = |what: String, target: &str, t: Duration, got: &[f32]| {
         let max_diff = got
             .iter()
             .zip(&out)
@@ -49,16 +48,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
             max_diff < 1e-5,
             "{what}: wasm and native fedavg disagree by {max_diff}"
         );
-        rows.push(Row {
-            what,
-            wasm: format!("{} ({})", fmt_time(t), gbps(t)),
-            native: format!("{} ({})", fmt_time(native), gbps(native)),
-            ratio: format!(
-                "{:.2}x native throughput",
-                native.as_secs_f64() / t.as_secs_f64()
-            ),
-            target: target.into(),
-        });
+        rows.push(throughput_row(what, target, t, native));
     };
     // As shipped: the plugin answers `plan-merge` with its weights, the host sums natively.
     let t = median_time(reps, || {
@@ -121,32 +111,14 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
                 native_out[off..end].copy_from_slice(&new);
             }
         });
-        let plugin = infra_builtins::load(runtime, name, PluginKind::Aggregator).unwrap();
-        let mut inst = plugin.instance();
-        let mut wasm_out = Vec::new();
-        let t = median_time(reps.min(7), || {
-            wasm_out = inst
-                .aggregate(1, &global, &refs, DEFAULT_CHUNK)
-                .unwrap()
-                .params;
-        });
-        assert!(
-            wasm_out
-                .iter()
-                .map(|v| v.to_bits())
-                .eq(native_out.iter().map(|v| v.to_bits())),
-            "Wasm and native {name} disagree"
-        );
-        rows.push(Row {
-            what: format!("{name} 8 x 1M f32"),
-            wasm: format!("{} ({})", fmt_time(t), gbps(t)),
-            native: format!("{} ({})", fmt_time(native), gbps(native)),
-            ratio: format!(
-                "{:.2}x native throughput",
-                native.as_secs_f64() / t.as_secs_f64()
-            ),
-            target: "-".into(),
-        });
+        rows.push(checked_row(
+            runtime,
+            name,
+            format!("{name} 8 x 1M f32"),
+            reps,
+            (&global, &refs),
+            (native, &native_out),
+        ));
     }
     rows.push(krum_row(runtime, reps, &info, &global, &ups, &refs));
     rows
@@ -184,7 +156,27 @@ fn krum_row(
         }
         std::hint::black_box(k.end_round().unwrap());
     });
-    let plugin = infra_builtins::load(runtime, "krum", PluginKind::Aggregator).unwrap();
+    checked_row(
+        runtime,
+        "krum",
+        "krum 8 x 1M f32 (scan in the plugin, mean of the selected one by the host)".into(),
+        reps,
+        (global, refs),
+        (native, &native_out),
+    )
+}
+
+/// Times the built-in `name` merging the round, checks that it gives the native result bit
+/// for bit, and reports it against the native time.
+fn checked_row(
+    runtime: &Runtime,
+    name: &str,
+    what: String,
+    reps: usize,
+    (global, refs): (&[f32], &[UpdateRef<'_>]),
+    (native, native_out): (Duration, &[f32]),
+) -> Row {
+    let plugin = infra_builtins::load(runtime, name, PluginKind::Aggregator).unwrap();
     let mut inst = plugin.instance();
     let mut wasm_out = Vec::new();
     let t = median_time(reps.min(7), || {
@@ -198,18 +190,27 @@ fn krum_row(
             .iter()
             .map(|v| v.to_bits())
             .eq(native_out.iter().map(|v| v.to_bits())),
-        "Wasm and native krum disagree"
+        "Wasm and native {name} disagree"
     );
-    let bytes = (UPDATES * PARAMS * 4) as f64;
-    let gbps = |t: std::time::Duration| format!("{:.2} GB/s", bytes / t.as_secs_f64() / 1e9);
+    throughput_row(what, "-", t, native)
+}
+
+/// A row of Wasm time `t` against `native`, both also as throughput.
+fn throughput_row(what: String, target: &str, t: Duration, native: Duration) -> Row {
     Row {
-        what: "krum 8 x 1M f32 (scan in the plugin, mean of the selected one by the host)".into(),
+        what,
         wasm: format!("{} ({})", fmt_time(t), gbps(t)),
         native: format!("{} ({})", fmt_time(native), gbps(native)),
         ratio: format!(
             "{:.2}x native throughput",
             native.as_secs_f64() / t.as_secs_f64()
         ),
-        target: "-".into(),
+        target: target.into(),
     }
+}
+
+/// Throughput over the round's updates.
+fn gbps(t: Duration) -> String {
+    let bytes = (UPDATES * PARAMS * 4) as f64;
+    format!("{:.2} GB/s", bytes / t.as_secs_f64() / 1e9)
 }

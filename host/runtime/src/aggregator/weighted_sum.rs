@@ -63,7 +63,18 @@ pub(super) fn compute(
                 *o = g * x;
             }
         }
-        for (w, x) in &terms {
+        // Four updates per pass over the block, then the rest one by one; each term is
+        // still added in order.
+        let mut rest = &terms[..];
+        while let [(w0, x0), (w1, x1), (w2, x2), (w3, x3), tail @ ..] = rest {
+            let n = o.len();
+            let xs = [x0, x1, x2, x3].map(|x| &x[range.clone()][..n]);
+            for i in 0..n {
+                o[i] = (((o[i] + w0 * xs[0][i]) + w1 * xs[1][i]) + w2 * xs[2][i]) + w3 * xs[3][i];
+            }
+            rest = tail;
+        }
+        for (w, x) in rest {
             for (o, x) in o.iter_mut().zip(&x[range.clone()]) {
                 *o += w * x;
             }
@@ -121,17 +132,26 @@ mod tests {
         let global: Vec<f32> = (0..n).map(|i| i as f32).collect();
         let mut poisoned = vec![1.0f32; n];
         poisoned[BLOCK + 1] = f32::NAN;
-        let ups = vec![vec![2.0f32; n], poisoned, vec![-4.0f32; n]];
-        let refs = refs(&ups, &["a", "b", "c"]);
+        // Five weighted updates: one pass of four, then one on its own.
+        let ups = vec![
+            vec![2.0f32; n],
+            poisoned,
+            vec![-4.0f32; n],
+            vec![8.0f32; n],
+            vec![1.0f32; n],
+            vec![3.0f32; n],
+        ];
+        let refs = refs(&ups, &["a", "b", "c", "d", "e", "f"]);
         let w = SumWeights {
             global: 0.5,
-            updates: vec![0.25, 0.0, 0.5],
+            updates: vec![0.25, 0.0, 0.5, 0.125, 2.0, -1.0],
         };
-        check(&w, 3).unwrap();
+        check(&w, 6).unwrap();
         let mut out = vec![f32::NAN; n];
         compute(&mut out, &global, &w, &refs);
         for (i, o) in out.iter().enumerate() {
-            assert_eq!(*o, 0.5 * i as f32 + 0.5 - 2.0, "coordinate {i}");
+            let want = 0.5 * i as f32 + 0.5 - 2.0 + 1.0 + 2.0 - 3.0;
+            assert_eq!(*o, want, "coordinate {i}");
         }
     }
 
