@@ -39,15 +39,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let mut inst = plugin.instance();
     let mut wasm_out = Vec::new();
     let mut row = |what: String, target: &str, t: Duration, got: &[f32]| {
-        let max_diff = got
-            .iter()
-            .zip(&out)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            max_diff < 1e-5,
-            "{what}: wasm and native fedavg disagree by {max_diff}"
-        );
+        assert_same_bits(&what, got, &out);
         rows.push(throughput_row(what, target, t, native));
     };
     // As shipped: the plugin answers `plan-merge` with its weights, the host sums natively.
@@ -185,14 +177,19 @@ fn checked_row(
             .unwrap()
             .params;
     });
-    assert!(
-        wasm_out
-            .iter()
-            .map(|v| v.to_bits())
-            .eq(native_out.iter().map(|v| v.to_bits())),
-        "Wasm and native {name} disagree"
-    );
+    assert_same_bits(&what, &wasm_out, native_out);
     throughput_row(what, "-", t, native)
+}
+
+/// The Wasm plugin's result is the native reference's, bit for bit.
+fn assert_same_bits(what: &str, wasm: &[f32], native: &[f32]) {
+    assert_eq!(wasm.len(), native.len(), "{what}: lengths");
+    if let Some(i) = (0..wasm.len()).find(|&i| wasm[i].to_bits() != native[i].to_bits()) {
+        panic!(
+            "{what}: Wasm gives {} at coordinate {i}, native {}",
+            wasm[i], native[i]
+        );
+    }
 }
 
 /// A row of Wasm time `t` against `native`, both also as throughput.

@@ -1,4 +1,4 @@
-use super::{check_chunk, coordinate_wise, sorted_columns};
+use super::{check_chunk, coordinate_wise, sort_columns_if_finite};
 use infra_sdk::{Aggregator, Plugin, PluginInfo, RoundInfo};
 
 /// Coordinate-wise median of the finite values (mean of the two middle ones for an even
@@ -32,15 +32,15 @@ impl Aggregator for Median {
         mut updates: Vec<Vec<f32>>,
     ) -> Result<Vec<f32>, String> {
         check_chunk(self.round.as_ref(), global.len(), &updates)?;
-        if let Some(rows) = sorted_columns(&mut updates) {
-            let n = rows.len();
+        if sort_columns_if_finite(&mut updates) {
+            let n = updates.len();
             if n % 2 == 1 {
-                global.copy_from_slice(&rows[n / 2]);
-            } else {
-                let (a, b) = (&rows[n / 2 - 1], &rows[n / 2]);
-                for ((g, x), y) in global.iter_mut().zip(a).zip(b) {
-                    *g = (x + y) / 2.0;
-                }
+                // The middle row is the answer: hand it back instead of copying it.
+                return Ok(updates.swap_remove(n / 2));
+            }
+            let (a, b) = (&updates[n / 2 - 1], &updates[n / 2]);
+            for ((g, x), y) in global.iter_mut().zip(a).zip(b) {
+                *g = (x + y) / 2.0;
             }
             return Ok(global);
         }

@@ -9,7 +9,7 @@ mod krum;
 mod median;
 mod simd;
 
-pub use simd::{all_finite, sort_columns, weighted_sum};
+pub use simd::{all_finite, weighted_sum};
 mod trimmed_mean;
 
 pub use fedavg::FedAvg;
@@ -49,21 +49,22 @@ pub(crate) fn check_chunk(
     Ok(())
 }
 
-/// Largest number of updates sorted by [`sort_columns`]'s network (`n` passes); beyond it,
+/// Largest number of updates sorted by `simd::sort_columns`'s network (`n` passes); beyond it,
 /// and for chunks with non-finite values, each coordinate is sorted on its own.
 pub(crate) const NETWORK_MAX_UPDATES: usize = 32;
 
-/// The chunk's updates with every column sorted, when they are all finite and few enough for
-/// the sorting network; `None` otherwise (the caller takes [`coordinate_wise`]).
-pub(crate) fn sorted_columns(updates: &mut [Vec<f32>]) -> Option<&[Vec<f32>]> {
+/// Sorts every column of the chunk's updates in place when they are all finite and few enough
+/// for the sorting network, and says whether it did (otherwise the caller takes
+/// [`coordinate_wise`]).
+pub(crate) fn sort_columns_if_finite(updates: &mut [Vec<f32>]) -> bool {
     if updates.is_empty()
         || updates.len() > NETWORK_MAX_UPDATES
         || !updates.iter().all(|u| simd::all_finite(u))
     {
-        return None;
+        return false;
     }
-    sort_columns(updates);
-    Some(updates)
+    simd::sort_columns(updates);
+    true
 }
 
 /// Applies `per_coordinate` to the finite values of every coordinate of the chunk; a

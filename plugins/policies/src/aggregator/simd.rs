@@ -142,54 +142,50 @@ pub fn sort_columns(rows: &mut [Vec<f32>]) {
     }
 }
 
+/// Calls `step(k, j)` for `k = 0, 4, 8, ...` up to the largest multiple of 16 in `n`, with
+/// `j = k / 4 % 4`: four vectors of four floats per loop iteration, so the sandbox's deadline
+/// check runs once per 16 floats. Returns where the scalar tail starts.
+#[inline(always)]
+#[cfg(any(target_arch = "wasm32", target_arch = "x86_64"))]
+fn by_four_vectors(n: usize, mut step: impl FnMut(usize, usize)) -> usize {
+    let body = n / 16 * 16;
+    let mut i = 0;
+    while i < body {
+        for j in 0..4 {
+            step(i + 4 * j, j);
+        }
+        i += 16;
+    }
+    body
+}
+
 /// `(x[i], y[i]) = (y[i], x[i])` where `y[i] < x[i]`.
 fn compare_exchange(x: &mut [f32], y: &mut [f32]) {
     let n = x.len().min(y.len());
+    #[cfg(any(target_arch = "wasm32", target_arch = "x86_64"))]
+    let (px, py) = (x.as_mut_ptr(), y.as_mut_ptr());
+    // SAFETY (both blocks): `by_four_vectors` gives k + 4 <= n, the length of both slices.
     #[cfg(target_arch = "wasm32")]
-    let done = {
+    let done = by_four_vectors(n, |k, _| unsafe {
         use core::arch::wasm32::*;
-        let (px, py) = (x.as_mut_ptr(), y.as_mut_ptr());
-        let body = n / 16 * 16;
-        let mut i = 0;
-        // SAFETY: i + 16 <= body <= n, the length of both slices.
-        unsafe {
-            while i < body {
-                for j in 0..4 {
-                    let a = v128_load(px.add(i + 4 * j) as *const v128);
-                    let b = v128_load(py.add(i + 4 * j) as *const v128);
-                    let swap = f32x4_lt(b, a);
-                    v128_store(px.add(i + 4 * j) as *mut v128, v128_bitselect(b, a, swap));
-                    v128_store(py.add(i + 4 * j) as *mut v128, v128_bitselect(a, b, swap));
-                }
-                i += 16;
-            }
-        }
-        body
-    };
-    // Natively (the benchmark's reference) the same four vectors per step with SSE:
-    // `minps v, u` is exactly `v < u ? v : u` and `maxps u, v` exactly `v < u ? u : v`
-    // (ties and signed zeros included). LLVM does not vectorise the plain loop below: it
-    // turns the store into `y` into a masked, scalar one.
+        let a = v128_load(px.add(k) as *const v128);
+        let b = v128_load(py.add(k) as *const v128);
+        let swap = f32x4_lt(b, a);
+        v128_store(px.add(k) as *mut v128, v128_bitselect(b, a, swap));
+        v128_store(py.add(k) as *mut v128, v128_bitselect(a, b, swap));
+    });
+    // Natively (the benchmark's reference) the same with SSE, part of x86_64: `minps v, u` is
+    // exactly `v < u ? v : u` and `maxps u, v` exactly `v < u ? u : v` (ties and signed zeros
+    // included). LLVM does not vectorise the plain loop below: it turns the store into `y`
+    // into a masked, scalar one.
     #[cfg(target_arch = "x86_64")]
-    let done = {
+    let done = by_four_vectors(n, |k, _| unsafe {
         use std::arch::x86_64::*;
-        let (px, py) = (x.as_mut_ptr(), y.as_mut_ptr());
-        let body = n / 16 * 16;
-        let mut i = 0;
-        // SAFETY: SSE is part of x86_64; i + 16 <= body <= n, the length of both slices.
-        unsafe {
-            while i < body {
-                for j in 0..4 {
-                    let a = _mm_loadu_ps(px.add(i + 4 * j));
-                    let b = _mm_loadu_ps(py.add(i + 4 * j));
-                    _mm_storeu_ps(px.add(i + 4 * j), _mm_min_ps(b, a));
-                    _mm_storeu_ps(py.add(i + 4 * j), _mm_max_ps(a, b));
-                }
-                i += 16;
-            }
-        }
-        body
-    };
+        let a = _mm_loadu_ps(px.add(k));
+        let b = _mm_loadu_ps(py.add(k));
+        _mm_storeu_ps(px.add(k), _mm_min_ps(b, a));
+        _mm_storeu_ps(py.add(k), _mm_max_ps(a, b));
+    });
     #[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64")))]
     let done = 0;
     for (a, b) in x[done..n].iter_mut().zip(&mut y[done..n]) {
@@ -209,24 +205,17 @@ pub fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
     let done = {
         use core::arch::wasm32::*;
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let body = n / 16 * 16;
         let mut v = [f64x2_splat(0.0); 4];
-        let mut i = 0;
-        // SAFETY: i + 16 <= body <= n, the length of both slices.
-        unsafe {
-            while i < body {
-                for (j, sum) in v.iter_mut().enumerate() {
-                    let d = f32x4_sub(
-                        v128_load(pa.add(i + 4 * j) as *const v128),
-                        v128_load(pb.add(i + 4 * j) as *const v128),
-                    );
-                    let low = f64x2_promote_low_f32x4(d);
-                    let high = f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(d, d));
-                    *sum = f64x2_add(*sum, f64x2_add(f64x2_mul(low, low), f64x2_mul(high, high)));
-                }
-                i += 16;
-            }
-        }
+        // SAFETY: `by_four_vectors` gives k + 4 <= n, the length of both slices.
+        let body = by_four_vectors(n, |k, j| unsafe {
+            let d = f32x4_sub(
+                v128_load(pa.add(k) as *const v128),
+                v128_load(pb.add(k) as *const v128),
+            );
+            let low = f64x2_promote_low_f32x4(d);
+            let high = f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(d, d));
+            v[j] = f64x2_add(v[j], f64x2_add(f64x2_mul(low, low), f64x2_mul(high, high)));
+        });
         for (j, x) in v.iter().enumerate() {
             acc[2 * j] = f64x2_extract_lane::<0>(*x);
             acc[2 * j + 1] = f64x2_extract_lane::<1>(*x);

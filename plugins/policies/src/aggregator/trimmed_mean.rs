@@ -1,4 +1,4 @@
-use super::{check_chunk, coordinate_wise, simd, sorted_columns};
+use super::{check_chunk, coordinate_wise, simd, sort_columns_if_finite};
 use infra_sdk::{Aggregator, Config, ConfigReader, Plugin, PluginInfo, RoundInfo};
 
 /// Coordinate-wise trimmed mean: drops `ceil(trim * n)` of the `n` finite values at each end
@@ -61,9 +61,9 @@ impl Aggregator for TrimmedMean {
         check_chunk(self.round.as_ref(), global.len(), &updates)?;
         let trim = self.trim;
         let trimmed = move |n: usize| ((n as f64 * trim).ceil() as usize).min((n - 1) / 2);
-        if let Some(rows) = sorted_columns(&mut updates) {
-            let n = rows.len();
-            simd::mean_of_rows(&mut global, &rows[trimmed(n)..n - trimmed(n)]);
+        if sort_columns_if_finite(&mut updates) {
+            let n = updates.len();
+            simd::mean_of_rows(&mut global, &updates[trimmed(n)..n - trimmed(n)]);
             return Ok(global);
         }
         Ok(coordinate_wise(global, &updates, |sorted| {
