@@ -136,7 +136,7 @@ fn left_len(n: usize) -> usize {
 }
 
 struct Entry {
-    bytes: Arc<Vec<u8>>,
+    bytes: Bytes,
     manifest: Arc<Manifest>,
     /// Jobs holding it (see [`BlobStore::hold`]).
     holds: u32,
@@ -150,14 +150,16 @@ pub struct BlobStore {
 
 impl BlobStore {
     /// Stores `bytes` and returns their id (storing the same bytes twice keeps one copy).
-    pub fn put(&self, bytes: Vec<u8>) -> BlobId {
+    /// Takes a `Vec<u8>` or any [`Bytes`] (such as parameters viewed as bytes) without a copy.
+    pub fn put(&self, bytes: impl Into<Bytes>) -> BlobId {
+        let bytes = bytes.into();
         let (id, manifest) = Manifest::of(&bytes);
         self.put_verified(id.clone(), bytes, manifest);
         id
     }
 
     /// Stores bytes whose id and chunk checksums the caller has just checked.
-    pub(crate) fn put_verified(&self, id: BlobId, bytes: Vec<u8>, manifest: Manifest) {
+    pub(crate) fn put_verified(&self, id: BlobId, bytes: impl Into<Bytes>, manifest: Manifest) {
         let mut map = self.inner.lock().expect("blob store lock");
         if map.contains_key(&id) {
             return;
@@ -165,7 +167,7 @@ impl BlobStore {
         map.insert(
             id,
             Entry {
-                bytes: Arc::new(bytes),
+                bytes: bytes.into(),
                 manifest: Arc::new(manifest),
                 holds: 0,
             },
@@ -173,7 +175,7 @@ impl BlobStore {
     }
 
     /// The blob's bytes, if held.
-    pub fn get(&self, id: &str) -> Option<Arc<Vec<u8>>> {
+    pub fn get(&self, id: &str) -> Option<Bytes> {
         self.inner
             .lock()
             .expect("blob store lock")
@@ -203,7 +205,7 @@ impl BlobStore {
             return None;
         }
         let end = (start + CHUNK_BYTES).min(bytes.len());
-        Some(Bytes::from_owner(Held(bytes)).slice(start..end))
+        Some(bytes.slice(start..end))
     }
 
     /// Drops a blob, unless a job holds it.
@@ -237,15 +239,6 @@ impl BlobStore {
     pub fn usage(&self) -> (usize, u64) {
         let map = self.inner.lock().expect("blob store lock");
         (map.len(), map.values().map(|e| e.bytes.len() as u64).sum())
-    }
-}
-
-/// A held blob as the owner of [`Bytes`] views into it.
-struct Held(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 

@@ -11,12 +11,13 @@
 //! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
 //! new aggregator from the next aggregation; each is written into the job's history.
 
-use crate::encoding;
+use crate::encoding::{self, Params};
 use crate::jobs::{JobEvent, JobHandle, JobState};
 use crate::messages::{Request, TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::worker::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use crate::ClusterError;
+use bytes::Bytes;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
@@ -290,22 +291,27 @@ async fn drive(
             let round_started = Instant::now();
             // The weights ride in each training request; a model too large for one frame goes as
             // a blob the workers fetch.
-            let mut global_bytes = encoding::encode_weights(&global, spec.cluster.compression)
-                .map_err(|e| ClusterError::Round {
-                    round,
-                    cause: e.to_string(),
+            let encoded =
+                encoding::encode_weights(&global, spec.cluster.compression).map_err(|e| {
+                    ClusterError::Round {
+                        round,
+                        cause: e.to_string(),
+                    }
                 })?;
-            let wire_bytes = global_bytes.len() as u64;
-            let global_blob = (global_bytes.len() > INLINE_MAX_BYTES)
-                .then(|| n.store.put(std::mem::take(&mut global_bytes)));
+            let wire_bytes = encoded.len() as u64;
+            let (inline, global_blob) = if encoded.len() > INLINE_MAX_BYTES {
+                (Bytes::new(), Some(n.store.put(encoded)))
+            } else {
+                (encoded, None)
+            };
             let weights = RoundWeights {
                 params: global.clone(),
-                inline: global_bytes.into(),
+                inline,
                 compression: spec.cluster.compression,
             };
             let total = prepared.shards.len();
             let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
-            let mut returned: Vec<(usize, PeerId, TrainResult, Vec<f32>)> = Vec::new();
+            let mut returned: Vec<(usize, PeerId, TrainResult, Params)> = Vec::new();
             let mut bytes = 0u64;
             while !pending.is_empty() {
                 if job.cancelled() {

@@ -4,40 +4,105 @@
 //!   trained parameters and the weights the worker received. The coordinator adds that
 //!   difference to its own f32 weights, so the global model keeps full precision and only the
 //!   round's change is rounded. Half the bytes each way.
+//!
+//! With `none` on a little-endian host no parameter is copied to encode or decode: the f32
+//! vector is sent as its own bytes ([`Bytes::from_owner`]), and bytes that arrive 4-aligned
+//! (allocators align large buffers) are read in place as [`Params::Wire`]. A 1B-parameter
+//! model then costs no extra 4 GB on either side of a transfer.
 
 use crate::ClusterError;
+use bytes::Bytes;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use infra_train::job::Compression;
 use infra_train::task::{params_from_bytes, params_to_bytes};
+use std::sync::Arc;
+
+/// f32 parameters: a vector, or little-endian f32 bytes viewed in place.
+#[derive(Debug, Clone)]
+pub enum Params {
+    /// Decoded or computed here.
+    Vec(Arc<Vec<f32>>),
+    /// Bytes as they arrived; only made by [`Params::from_le_bytes`], which checks that they
+    /// can be read as f32 here (little-endian host, 4-aligned, a whole number of values).
+    Wire(Bytes),
+}
+
+impl Params {
+    /// Little-endian f32 `bytes` as parameters: viewed in place where they can be, decoded
+    /// into a vector otherwise.
+    pub fn from_le_bytes(bytes: Bytes) -> Result<Self, ClusterError> {
+        if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&bytes).is_ok() {
+            return Ok(Self::Wire(bytes));
+        }
+        Ok(Self::Vec(Arc::new(params_from_bytes(&bytes)?)))
+    }
+}
+
+impl From<Vec<f32>> for Params {
+    fn from(v: Vec<f32>) -> Self {
+        Self::Vec(Arc::new(v))
+    }
+}
+
+impl std::ops::Deref for Params {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            Self::Vec(v) => v,
+            // Checked when made, and `Bytes` never moves its data.
+            Self::Wire(b) => bytemuck::cast_slice(b),
+        }
+    }
+}
+
+/// `params` as little-endian f32 bytes: the vector's own memory on a little-endian host.
+pub fn le_bytes(params: Arc<Vec<f32>>) -> Bytes {
+    if cfg!(target_endian = "little") {
+        Bytes::from_owner(F32Bytes(params))
+    } else {
+        params_to_bytes(&params).into()
+    }
+}
+
+/// An f32 vector as the owner of a [`Bytes`] view of its memory.
+struct F32Bytes(Arc<Vec<f32>>);
+
+impl AsRef<[u8]> for F32Bytes {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
 
 /// The round's weights as they go to a worker.
-pub fn encode_weights(global: &[f32], c: Compression) -> Result<Vec<u8>, ClusterError> {
+pub fn encode_weights(global: &Arc<Vec<f32>>, c: Compression) -> Result<Bytes, ClusterError> {
     match c {
-        Compression::None => Ok(params_to_bytes(global)),
-        Compression::F16 => to_f16_bytes(global.len(), "weight", |start, out| {
+        Compression::None => Ok(le_bytes(global.clone())),
+        Compression::F16 => Ok(to_f16_bytes(global.len(), "weight", |start, out| {
             out.copy_from_slice(&global[start..start + out.len()])
-        }),
+        })?
+        .into()),
     }
 }
 
 /// The weights a worker received, as f32.
-pub fn decode_weights(bytes: &[u8], c: Compression) -> Result<Vec<f32>, ClusterError> {
+pub fn decode_weights(bytes: Bytes, c: Compression) -> Result<Params, ClusterError> {
     match c {
-        Compression::None => Ok(params_from_bytes(bytes)?),
-        Compression::F16 => from_f16_bytes(bytes, None),
+        Compression::None => Params::from_le_bytes(bytes),
+        Compression::F16 => Ok(from_f16_bytes(&bytes, None)?.into()),
     }
 }
 
 /// A worker's update as it goes back: the trained parameters, or (f16) their difference from
 /// `received`, the weights it started from.
 pub fn encode_update(
-    trained: &[f32],
+    trained: Vec<f32>,
     received: &[f32],
     c: Compression,
-) -> Result<Vec<u8>, ClusterError> {
+) -> Result<Bytes, ClusterError> {
     match c {
-        Compression::None => Ok(params_to_bytes(trained)),
+        Compression::None => Ok(le_bytes(Arc::new(trained))),
         Compression::F16 => {
             if trained.len() != received.len() {
                 return Err(ClusterError::Job(format!(
@@ -46,7 +111,7 @@ pub fn encode_update(
                     received.len()
                 )));
             }
-            to_f16_bytes(trained.len(), "update delta", |start, out| {
+            Ok(to_f16_bytes(trained.len(), "update delta", |start, out| {
                 let end = start + out.len();
                 for ((o, t), r) in out
                     .iter_mut()
@@ -55,18 +120,15 @@ pub fn encode_update(
                 {
                     *o = t - r;
                 }
-            })
+            })?
+            .into())
         }
     }
 }
 
 /// An update from a worker as full f32 parameters for the aggregator (`global` is the
 /// coordinator's copy of the weights the worker was sent).
-pub fn decode_update(
-    bytes: &[u8],
-    global: &[f32],
-    c: Compression,
-) -> Result<Vec<f32>, ClusterError> {
+pub fn decode_update(bytes: Bytes, global: &[f32], c: Compression) -> Result<Params, ClusterError> {
     let width = match c {
         Compression::None => 4,
         Compression::F16 => 2,
@@ -80,8 +142,8 @@ pub fn decode_update(
         )));
     }
     match c {
-        Compression::None => Ok(params_from_bytes(bytes)?),
-        Compression::F16 => from_f16_bytes(bytes, Some(global)),
+        Compression::None => Params::from_le_bytes(bytes),
+        Compression::F16 => Ok(from_f16_bytes(&bytes, Some(global))?.into()),
     }
 }
 
@@ -163,9 +225,9 @@ mod tests {
     #[test]
     fn f16_halves_the_bytes_and_keeps_the_global_model_in_f32() {
         let global: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
-        let w = encode_weights(&global, Compression::F16).unwrap();
+        let w = encode_weights(&Arc::new(global.clone()), Compression::F16).unwrap();
         assert_eq!(w.len(), 2 * global.len());
-        let received = decode_weights(&w, Compression::F16).unwrap();
+        let received = decode_weights(w, Compression::F16).unwrap();
         assert!(received
             .iter()
             .zip(&global)
@@ -173,9 +235,9 @@ mod tests {
         // A small step from the received weights comes back as global + step (to f16's
         // precision of the step, not of the weights).
         let trained: Vec<f32> = received.iter().map(|r| r + 1e-3).collect();
-        let u = encode_update(&trained, &received, Compression::F16).unwrap();
+        let u = encode_update(trained, &received, Compression::F16).unwrap();
         assert_eq!(u.len(), 2 * global.len());
-        let back = decode_update(&u, &global, Compression::F16).unwrap();
+        let back = decode_update(u, &global, Compression::F16).unwrap();
         assert!(back
             .iter()
             .zip(&global)
@@ -183,24 +245,47 @@ mod tests {
     }
 
     #[test]
-    fn none_is_exact() {
-        let global = vec![1.0f32, -2.5, 3.25e-9, 7e30];
+    fn none_is_exact_and_copies_nothing_on_a_little_endian_host() {
+        let global = Arc::new(vec![1.0f32, -2.5, 3.25e-9, 7e30, f32::MIN_POSITIVE, -0.0]);
         let w = encode_weights(&global, Compression::None).unwrap();
-        assert_eq!(decode_weights(&w, Compression::None).unwrap(), global);
-        let u = encode_update(&global, &global, Compression::None).unwrap();
+        let expected: Vec<u8> = global.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(w[..], expected[..], "the wire format is little-endian f32");
+        let received = decode_weights(w.clone(), Compression::None).unwrap();
+        assert_eq!(received[..], global[..]);
+        let u = encode_update(received.to_vec(), &received, Compression::None).unwrap();
+        let back = decode_update(u, &global, Compression::None).unwrap();
         assert_eq!(
-            decode_update(&u, &global, Compression::None).unwrap(),
-            global
+            back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            global.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
+        if cfg!(target_endian = "little") {
+            assert_eq!(w.as_ptr(), global.as_ptr().cast(), "encoding copied");
+            assert!(matches!(received, Params::Wire(_)), "decoding copied");
+            assert_eq!(received.as_ptr(), global.as_ptr(), "decoding copied");
+        }
+    }
+
+    #[test]
+    fn bytes_that_cannot_be_viewed_in_place_are_decoded() {
+        let values = [3.5f32, -1.0, 2.0];
+        let mut raw = vec![0u8];
+        raw.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        // One byte in: the f32 values are not 4-aligned.
+        let p = Params::from_le_bytes(Bytes::from(raw).slice(1..)).unwrap();
+        assert!(matches!(p, Params::Vec(_)));
+        assert_eq!(p[..], values);
     }
 
     #[test]
     fn out_of_range_values_and_wrong_lengths_are_named() {
-        let e = encode_weights(&[1.0, 1e6], Compression::F16).unwrap_err();
+        let e = encode_weights(&Arc::new(vec![1.0, 1e6]), Compression::F16).unwrap_err();
         assert!(e.to_string().contains("weight 1 = 1000000"), "{e}");
-        let e = decode_weights(&[0, 0, 0], Compression::F16).unwrap_err();
+        let e = decode_weights(Bytes::from_static(&[0, 0, 0]), Compression::F16).unwrap_err();
         assert!(e.to_string().contains("3 bytes"), "{e}");
-        let e = decode_update(&[0, 0], &[1.0, 2.0], Compression::F16).unwrap_err();
+        let e = decode_weights(Bytes::from_static(&[0, 0, 0]), Compression::None).unwrap_err();
+        assert!(e.to_string().contains("3 parameter bytes"), "{e}");
+        let e =
+            decode_update(Bytes::from_static(&[0, 0]), &[1.0, 2.0], Compression::F16).unwrap_err();
         assert!(
             e.to_string().contains("1 parameters for a model of 2"),
             "{e}"

@@ -165,7 +165,7 @@ impl ClusterNode {
                         "training request arrived"
                     );
                     let (r, update) = worker::serve_train(self, peer, *task, body).await?;
-                    Ok((Response::Trained(r), update.into()))
+                    Ok((Response::Trained(r), update))
                 }
                 Request::PluginBlob { sha256 } => {
                     let id = self.inner.plugins.blob_of(&sha256).ok_or_else(|| {

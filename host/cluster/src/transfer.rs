@@ -23,7 +23,7 @@ pub const MAX_CHUNK_ATTEMPTS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct Fetched {
     /// The blob.
-    pub bytes: Arc<Vec<u8>>,
+    pub bytes: bytes::Bytes,
     /// Bytes that crossed the network (0 when the blob was already held).
     pub transferred: u64,
     /// Chunks fetched again after failing their checksum.

@@ -5,7 +5,7 @@
 //! it as a blob for the coordinator to fetch).
 
 use crate::blobs::BlobId;
-use crate::encoding;
+use crate::encoding::{self, Params};
 use crate::messages::{TrainResult, TrainTask, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::plugins::SHA_PREFIX;
@@ -50,9 +50,9 @@ fn chain_key(shard: &str, spec: &JobSpec) -> String {
 /// The round's global parameters as a task gets them.
 pub(crate) enum Weights {
     /// Already in memory (a task the coordinator runs itself).
-    Params(Arc<Vec<f32>>),
+    Params(Params),
     /// Encoded as the job's `cluster.compression` says (the request body, or a fetched blob).
-    Bytes(Arc<Vec<u8>>),
+    Bytes(Bytes),
     /// A blob to fetch from the coordinator.
     Blob(BlobId),
 }
@@ -65,17 +65,16 @@ pub(crate) async fn serve_train(
     from: PeerId,
     task: TrainTask,
     body: Bytes,
-) -> Result<(TrainResult, Vec<u8>), ClusterError> {
+) -> Result<(TrainResult, Bytes), ClusterError> {
     let weights = match &task.global {
         Some(id) => Weights::Blob(id.clone()),
-        // A body read off the wire is its only owner: no copy.
-        None => Weights::Bytes(Arc::new(Vec::from(body))),
+        None => Weights::Bytes(body),
     };
     let started = Instant::now();
     let (job, round) = (task.job.clone(), task.round);
     let t = train(node, from, task, weights).await?;
     let mut result = t.result;
-    let mut bytes = encoding::encode_update(&t.params, &t.received, t.compression)?;
+    let mut bytes = encoding::encode_update(t.params, &t.received, t.compression)?;
     if bytes.len() > INLINE_MAX_BYTES {
         let id = node.inner.store.put(std::mem::take(&mut bytes));
         keep_round_blob(node, &job, round, &id);
@@ -99,7 +98,7 @@ pub(crate) struct Trained {
     /// The trained parameters.
     pub params: Vec<f32>,
     /// The weights training started from.
-    pub received: Arc<Vec<f32>>,
+    pub received: Params,
     /// The job's wire encoding.
     pub compression: Compression,
 }
@@ -206,7 +205,7 @@ pub(crate) async fn train(
         tch::set_num_threads(spec2.threads as i32);
         let g = match global {
             Weights::Params(p) => p,
-            Weights::Bytes(b) => Arc::new(encoding::decode_weights(&b, spec2.cluster.compression)?),
+            Weights::Bytes(b) => encoding::decode_weights(b, spec2.cluster.compression)?,
             Weights::Blob(_) => unreachable!("fetched above"),
         };
         let started = Instant::now();

@@ -1,7 +1,7 @@
 //! A round's tasks: the scheduler's view of the cluster, and one task run on a peer (or here)
 //! with its weights sent and its update brought back, watched for a peer whose heartbeats stop.
 
-use crate::encoding;
+use crate::encoding::{self, Params};
 use crate::messages::{Request, Response, TrainResult, TrainTask};
 use crate::node::ClusterNode;
 use crate::transfer;
@@ -123,13 +123,13 @@ pub(super) async fn run_task(
     peer: PeerId,
     task: TrainTask,
     weights: &RoundWeights,
-) -> Result<(TrainResult, Vec<f32>, u64), ClusterError> {
+) -> Result<(TrainResult, Params, u64), ClusterError> {
     let n = &node.inner;
     if peer == node.peer_id() {
-        let w = Weights::Params(weights.params.clone());
+        let w = Weights::Params(Params::Vec(weights.params.clone()));
         let t = crate::worker::train(node, peer, task, w).await?;
         let moved = t.result.fetched_bytes;
-        return Ok((t.result, t.params, moved));
+        return Ok((t.result, t.params.into(), moved));
     }
     let body = weights.inline.clone(); // shared by every task of the round, not copied
     let sent = body.len() as u64;
@@ -162,14 +162,14 @@ pub(super) async fn run_task(
             if let Some(net) = waited.checked_sub(busy) {
                 n.links.record(peer, sent + got, net);
             }
-            let u = encoding::decode_update(&f.body, &weights.params, weights.compression)?;
+            let u = encoding::decode_update(f.body, &weights.params, weights.compression)?;
             tracing::debug!(%peer, "update decoded");
             (u, got)
         }
         Some(id) => {
             let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, id).await?;
             result.refetched_chunks += fetched.refetched;
-            let u = encoding::decode_update(&fetched.bytes, &weights.params, weights.compression)?;
+            let u = encoding::decode_update(fetched.bytes, &weights.params, weights.compression)?;
             (u, fetched.transferred)
         }
     };
