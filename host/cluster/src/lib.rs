@@ -5,7 +5,8 @@
 //! - [`blobs`]: content-addressed (BLAKE3), chunked blobs (weights, updates, shards, plugin
 //!   bytes);
 //! - [`messages`]: what peers ask each other over `/infra/rpc/1`;
-//! - [`encoding`]: weights and updates on the wire (f32, or f16 with updates as deltas);
+//! - [`encoding`]: weights and updates on the wire (f32 without copies, or f16 with updates as
+//!   deltas);
 //! - [`transfer`]: fetching a blob chunk by chunk with checksums, refetching bad chunks, and
 //!   the per-peer throughput the scheduler sees;
 //! - [`plugins`]: installed plugins and the cluster-wide active plugin per kind;
