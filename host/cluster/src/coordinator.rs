@@ -6,14 +6,15 @@
 //! the aggregator plugin merges the updates; the new global model is evaluated, checkpointed
 //! and the job record saved, so a restarted host resumes from the last good round. The
 //! evaluation and checkpoint of one round run beside the next round's tasks (`finish.rs`);
-//! placing and running tasks is in `tasks.rs`.
+//! a round's tasks, placed, run and retried until every shard is back, are `dispatch.rs`; one
+//! task on one peer, and the nodes the scheduler sees, are `tasks.rs`.
 //!
 //! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
 //! new aggregator from the next aggregation; each is written into the job's history.
 
-use crate::encoding::{self, Params};
+use crate::encoding;
 use crate::jobs::{JobEvent, JobHandle, JobState};
-use crate::messages::{Request, TrainResult, TrainTask, INLINE_MAX_BYTES};
+use crate::messages::{Request, INLINE_MAX_BYTES};
 use crate::node::ClusterNode;
 use crate::worker::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use crate::ClusterError;
@@ -21,19 +22,20 @@ use bytes::Bytes;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::CleaningChain;
-use infra_runtime::scheduler::{node_position, Assignment, Resources, Task};
+use infra_runtime::scheduler::Resources;
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+mod dispatch;
 mod finish;
 mod tasks;
 
 use finish::{finish_round, settle, Evaluation, Finishing};
-use tasks::{cluster_nodes, run_task, RoundWeights};
+use tasks::RoundWeights;
 
 enum Outcome {
     Done,
@@ -271,10 +273,10 @@ async fn drive(
         1
     };
 
-    let mut holders: Vec<Option<PeerId>> = vec![None; prepared.shards.len()];
-    // Peers marked down, and when: left out until a heartbeat newer than the mark arrives.
-    let mut down: HashMap<PeerId, Instant> = HashMap::new();
-    let job_id = job.id().to_string();
+    let mut placement = dispatch::Placement {
+        holders: vec![None; prepared.shards.len()],
+        down: HashMap::new(),
+    };
     let demand = Resources {
         cpu_millis: MILLIS_PER_THREAD * spec.threads as u32,
         memory_mib: TASK_MEMORY_MIB,
@@ -310,117 +312,24 @@ async fn drive(
                 compression: spec.cluster.compression,
             };
             let total = prepared.shards.len();
-            let mut pending: Vec<(usize, u32)> = (0..total).map(|s| (s, 0)).collect();
-            let mut returned: Vec<(usize, PeerId, TrainResult, Params)> = Vec::new();
-            let mut bytes = 0u64;
-            while !pending.is_empty() {
-                if job.cancelled() {
-                    return Ok(Outcome::Cancelled);
-                }
-                sched.refresh(node, job, round);
-                let nodes = cluster_nodes(node, &mut down, &job_id, demand).await?;
-                let tasks: Vec<Task> = pending
-                    .iter()
-                    .map(|&(s, attempts)| Task {
-                        id: format!("r{round}-shard{s}"),
-                        job: job.id().to_string(),
-                        priority: 0,
-                        demand,
-                        est_duration_ms: 0,
-                        input_bytes: prepared.shard_bytes[s] + wire_bytes,
-                        input_holders: holders[s]
-                            .and_then(|p| node_position(&nodes, &p.to_string()))
-                            .into_iter()
-                            .collect(),
-                        attempts,
-                    })
-                    .collect();
-                let placed =
-                    sched
-                        .instance
-                        .schedule(&tasks, &nodes)
-                        .map_err(|e| ClusterError::Round {
-                            round,
-                            cause: e.to_string(),
-                        })?;
-                if placed.is_empty() {
-                    return Err(ClusterError::Round {
-                        round,
-                        cause: format!(
-                            "scheduler `{}` placed none of {} pending tasks on {} live peers",
-                            sched.instance.plugin().meta().name,
-                            tasks.len(),
-                            nodes.len()
-                        ),
-                    });
-                }
-                // Positions checked by the runtime; node ids are peer ids.
-                let peer_of = |a: &Assignment| -> PeerId {
-                    nodes[a.node as usize]
-                        .id
-                        .parse()
-                        .expect("node ids are peer ids")
-                };
-                held.peers.extend(placed.iter().map(peer_of));
-                let runs = placed.iter().map(|a| {
-                    let (s, attempts) = pending[a.task as usize];
-                    let peer = peer_of(a);
-                    let task = TrainTask {
-                        job: job.id().to_string(),
-                        round,
-                        task: tasks[a.task as usize].id.clone(),
-                        spec: spec_text.to_string(),
-                        global: global_blob.clone(),
-                        shard: prepared.shards[s].clone(),
-                        seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
-                    };
-                    let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
-                    let weights = &weights;
-                    async move {
-                        let r = tokio::time::timeout(deadline, run_task(node, peer, task, weights))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(ClusterError::Transfer(format!(
-                                    "missed the task deadline of {}s",
-                                    deadline.as_secs()
-                                )))
-                            });
-                        (s, attempts, peer, r)
-                    }
-                });
-                for (s, attempts, peer, r) in futures::future::join_all(runs).await {
-                    match r {
-                        Ok((result, update, moved)) => {
-                            pending.retain(|&(p, _)| p != s);
-                            holders[s] = Some(peer);
-                            bytes += moved;
-                            returned.push((s, peer, result, update));
-                        }
-                        Err(e) => {
-                            let remote = matches!(e, ClusterError::Remote(_));
-                            if !remote && peer != node.peer_id() {
-                                down.insert(peer, Instant::now());
-                                job.emit(JobEvent::note(
-                                    "peer-down",
-                                    round,
-                                    format!("peer {peer}: {e}"),
-                                ));
-                            }
-                            let left = spec.cluster.max_attempts.saturating_sub(attempts + 1);
-                            let why = format!("task r{round}-shard{s} on {peer} failed ({e})");
-                            job.emit(JobEvent::note(
-                                "retry",
-                                round,
-                                format!("{why}; {left} attempts left"),
-                            ));
-                            if let Some(p) = pending.iter_mut().find(|(p, _)| *p == s) {
-                                p.1 += 1;
-                            }
-                            pending.retain(|&(_, a)| a < spec.cluster.max_attempts);
-                        }
-                    }
-                }
-            }
+            let tasks = dispatch::Round {
+                node,
+                job,
+                spec: &spec,
+                spec_text,
+                number: round,
+                demand,
+                shards: &prepared.shards,
+                shard_bytes: &prepared.shard_bytes,
+                wire_bytes,
+                global_blob: &global_blob,
+                weights: &weights,
+            };
+            let Some((mut returned, bytes)) =
+                dispatch::run_tasks(&tasks, &mut sched, &mut placement, held).await?
+            else {
+                return Ok(Outcome::Cancelled);
+            };
             let need = (spec.cluster.quorum * total as f64).ceil() as usize;
             if returned.len() < need {
                 return Err(ClusterError::Round {
