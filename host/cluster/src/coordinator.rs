@@ -6,7 +6,8 @@
 //! the aggregator plugin merges the updates; the new global model is evaluated, checkpointed
 //! and the job record saved, so a restarted host resumes from the last good round. The
 //! evaluation and checkpoint of one round run beside the next round's tasks (`finish.rs`);
-//! a round's tasks, placed, run and retried until every shard is back, are `dispatch.rs`; one
+//! starting or resuming a job (plugins, shard blobs, the global model) is `start.rs`; a
+//! round's tasks, placed, run and retried until every shard is back, are `dispatch.rs`; one
 //! task on one peer, and the nodes the scheduler sees, are `tasks.rs`.
 //!
 //! Cluster-wide swaps take effect here: a new scheduler from the next scheduling decision, a
@@ -21,20 +22,20 @@ use crate::ClusterError;
 use bytes::Bytes;
 use infra_net::PeerId;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
-use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::scheduler::Resources;
 use infra_runtime::{Instance, Plugin, PluginKind, Scope};
-use infra_train::{checkpoint, Dataset, JobSpec, Model};
+use infra_train::checkpoint;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 mod dispatch;
 mod finish;
+mod start;
 mod tasks;
 
 use finish::{finish_round, settle, Evaluation, Finishing};
+use start::Started;
 use tasks::RoundWeights;
 
 enum Outcome {
@@ -118,14 +119,6 @@ async fn release(node: &ClusterNode, job: &str, held: Held) {
     futures::future::join_all(asks).await;
 }
 
-struct Prepared {
-    shards: Vec<String>,
-    shard_bytes: Vec<u64>,
-    test: Dataset,
-    width: usize,
-    classes: usize,
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ClusterError> + Send + 'static,
 ) -> Result<T, ClusterError> {
@@ -177,6 +170,9 @@ impl Swappable {
     }
 }
 
+/// Starts the job (`start.rs`), then runs its rounds: the weights encoded once per round, the
+/// tasks (`dispatch.rs`), the quorum, the aggregation, and the round's evaluation handed to
+/// the background (`finish.rs`).
 async fn drive(
     node: &ClusterNode,
     job: &Arc<JobHandle>,
@@ -185,96 +181,21 @@ async fn drive(
     held: &mut Held,
 ) -> Result<Outcome, ClusterError> {
     let n = &node.inner;
-    let spec = JobSpec::parse(spec_text, "job")?;
-    let scheduler = n.plugins.resolve(&spec.scheduler, PluginKind::Scheduler)?;
-    let aggregator = n
-        .plugins
-        .resolve(&spec.aggregator, PluginKind::Aggregator)?;
-    let cleaners = spec
-        .cleaners
-        .iter()
-        .map(|c| n.plugins.resolve(c, PluginKind::Cleaner))
-        .collect::<Result<Vec<_>, _>>()?;
-    let seen = n.plugins.registry.history().len();
-    let mut sched = Swappable {
-        kind: PluginKind::Scheduler,
-        instance: scheduler.instance(),
-        seen,
-    };
-    let mut agg = Swappable {
-        kind: PluginKind::Aggregator,
-        instance: aggregator.instance(),
-        seen,
-    };
-    job.update(|r| {
-        r.plugins.insert("scheduler".into(), ident(&scheduler));
-        r.plugins.insert("aggregator".into(), ident(&aggregator));
-        for (i, c) in cleaners.iter().enumerate() {
-            r.plugins.insert(format!("cleaner.{i}"), ident(c));
-        }
-    });
-
-    // Data: raw shards become blobs; the test split is cleaned here for evaluation.
-    let spec_c = spec.clone();
-    let store = n.store.clone();
-    let prepared = blocking(move || {
-        let data = infra_train::task::load_data(&spec_c, csv.as_deref())?;
-        let (shards, test) = infra_train::task::divide(&spec_c, &data);
-        let chain = CleaningChain::new(cleaners)?;
-        let test = infra_train::run::clean(&chain, &test, &mut Vec::new())?;
-        Ok(Prepared {
-            shard_bytes: shards
-                .iter()
-                .map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64)
-                .collect(),
-            shards: shards.iter().map(|s| store.put(s.to_bytes())).collect(),
-            width: data.width(),
-            classes: data.classes,
-            test,
-        })
-    })
-    .await?;
-    for id in &prepared.shards {
-        n.store.hold(id);
-        held.shards.push(id.clone());
-    }
-    let test = Arc::new(prepared.test);
-    let ckpt: Option<PathBuf> = job.dir().map(|d| d.join("checkpoint.safetensors"));
-
-    // The global model: fresh, or the last checkpoint when resuming.
-    let done_before = job.snapshot().rounds_done;
-    let (spec_c, ckpt_c) = (spec.clone(), ckpt.clone());
-    let (width, classes) = (prepared.width, prepared.classes);
-    let mut global: Arc<Vec<f32>> = blocking(move || {
-        tch::manual_seed(spec_c.seed as i64);
-        let device = infra_train::device::resolve(&spec_c.device).map_err(ClusterError::Job)?;
-        let mut m = Model::new(&spec_c.model, width, classes, device)?;
-        if done_before > 0 {
-            if let Some(p) = ckpt_c.filter(|p| p.exists()) {
-                checkpoint::load(&mut m, &p)?;
-            }
-        }
-        Ok(Arc::new(m.flat()))
-    })
-    .await?;
-    let first = if done_before > 0 {
-        job.emit(JobEvent::note(
-            "resumed",
-            done_before + 1,
-            format!("resuming after round {done_before}"),
-        ));
-        done_before + 1
-    } else {
-        job.emit(JobEvent::note(
-            "started",
-            1,
-            format!("coordinator {}", node.peer_id()),
-        ));
-        1
-    };
-
+    let Started {
+        spec,
+        mut sched,
+        mut agg,
+        shards,
+        shard_bytes,
+        width,
+        classes,
+        test,
+        ckpt,
+        mut global,
+        first,
+    } = start::start(node, job, spec_text, csv, held).await?;
     let mut placement = dispatch::Placement {
-        holders: vec![None; prepared.shards.len()],
+        holders: vec![None; shards.len()],
         down: HashMap::new(),
     };
     let demand = Resources {
@@ -311,7 +232,7 @@ async fn drive(
                 inline,
                 compression: spec.cluster.compression,
             };
-            let total = prepared.shards.len();
+            let total = shards.len();
             let tasks = dispatch::Round {
                 node,
                 job,
@@ -319,8 +240,8 @@ async fn drive(
                 spec_text,
                 number: round,
                 demand,
-                shards: &prepared.shards,
-                shard_bytes: &prepared.shard_bytes,
+                shards: &shards,
+                shard_bytes: &shard_bytes,
                 wire_bytes,
                 global_blob: &global_blob,
                 weights: &weights,

@@ -42,7 +42,6 @@ pub(super) struct Round<'a> {
 }
 
 /// What carries over from one round's tasks to the next.
-#[derive(Default)]
 pub(super) struct Placement {
     /// The peer that last trained each shard, which holds it.
     pub holders: Vec<Option<PeerId>>,
