@@ -7,7 +7,7 @@
 //!
 //! With `none` on a little-endian host no parameter is copied to encode or decode: the f32
 //! vector is sent as its own bytes ([`Bytes::from_owner`]), and bytes that arrive 4-aligned
-//! (allocators align large buffers) are read in place as [`Params::Wire`]. A 1B-parameter
+//! (allocators align large buffers) are read in place ([`Params::from_le_bytes`]). A 1B-parameter
 //! model then costs no extra 4 GB on either side of a transfer.
 
 use crate::ClusterError;
@@ -20,7 +20,10 @@ use std::sync::Arc;
 
 /// f32 parameters: a vector, or little-endian f32 bytes viewed in place.
 #[derive(Debug, Clone)]
-pub enum Params {
+pub struct Params(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
     /// Decoded or computed here.
     Vec(Arc<Vec<f32>>),
     /// Bytes as they arrived; only made by [`Params::from_le_bytes`], which checks that they
@@ -33,15 +36,26 @@ impl Params {
     /// into a vector otherwise.
     pub fn from_le_bytes(bytes: Bytes) -> Result<Self, ClusterError> {
         if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&bytes).is_ok() {
-            return Ok(Self::Wire(bytes));
+            return Ok(Self(Repr::Wire(bytes)));
         }
-        Ok(Self::Vec(Arc::new(params_from_bytes(&bytes)?)))
+        Ok(Arc::new(params_from_bytes(&bytes)?).into())
+    }
+
+    /// Whether these are the received bytes themselves, read in place (no copy was made).
+    pub fn is_wire_view(&self) -> bool {
+        matches!(self.0, Repr::Wire(_))
+    }
+}
+
+impl From<Arc<Vec<f32>>> for Params {
+    fn from(v: Arc<Vec<f32>>) -> Self {
+        Self(Repr::Vec(v))
     }
 }
 
 impl From<Vec<f32>> for Params {
     fn from(v: Vec<f32>) -> Self {
-        Self::Vec(Arc::new(v))
+        Arc::new(v).into()
     }
 }
 
@@ -49,10 +63,11 @@ impl std::ops::Deref for Params {
     type Target = [f32];
 
     fn deref(&self) -> &[f32] {
-        match self {
-            Self::Vec(v) => v,
-            // Checked when made, and `Bytes` never moves its data.
-            Self::Wire(b) => bytemuck::cast_slice(b),
+        match &self.0 {
+            Repr::Vec(v) => v,
+            // Checked when made (the only constructor of `Wire`), and `Bytes` never moves its
+            // data.
+            Repr::Wire(b) => bytemuck::cast_slice(b),
         }
     }
 }
@@ -260,7 +275,7 @@ mod tests {
         );
         if cfg!(target_endian = "little") {
             assert_eq!(w.as_ptr(), global.as_ptr().cast(), "encoding copied");
-            assert!(matches!(received, Params::Wire(_)), "decoding copied");
+            assert!(received.is_wire_view(), "decoding copied");
             assert_eq!(received.as_ptr(), global.as_ptr(), "decoding copied");
         }
     }
@@ -272,7 +287,7 @@ mod tests {
         raw.extend(values.iter().flat_map(|v| v.to_le_bytes()));
         // One byte in: the f32 values are not 4-aligned.
         let p = Params::from_le_bytes(Bytes::from(raw).slice(1..)).unwrap();
-        assert!(matches!(p, Params::Vec(_)));
+        assert!(!p.is_wire_view());
         assert_eq!(p[..], values);
     }
 

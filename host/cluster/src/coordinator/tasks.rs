@@ -126,7 +126,7 @@ pub(super) async fn run_task(
 ) -> Result<(TrainResult, Params, u64), ClusterError> {
     let n = &node.inner;
     if peer == node.peer_id() {
-        let w = Weights::Params(Params::Vec(weights.params.clone()));
+        let w = Weights::Params(weights.params.clone().into());
         let t = crate::worker::train(node, peer, task, w).await?;
         let moved = t.result.fetched_bytes;
         return Ok((t.result, t.params.into(), moved));
