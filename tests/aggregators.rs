@@ -141,12 +141,7 @@ fn robust_rules_resist_a_poisoned_update() {
 
 #[test]
 fn results_do_not_depend_on_the_chunk_size() {
-    let (_, ups) = infra_builtins::sample::updates(6, 10_007, 1, 5);
-    let ups: Vec<(u64, Vec<f32>)> = ups
-        .into_iter()
-        .enumerate()
-        .map(|(i, u)| (i as u64 + 1, u))
-        .collect();
+    let ups = sample_updates(6, 10_007, 5, |i| i + 1);
     for name in ALL {
         let whole = run(name, &[], &ups, 1 << 20).unwrap();
         for chunk in [1, 7, 4096] {
@@ -178,12 +173,7 @@ fn a_model_larger_than_the_plugin_memory_cap_streams_through() {
 
 #[test]
 fn a_weighted_sum_plan_gives_what_the_sandbox_computes_bit_for_bit() {
-    let (_, ups) = infra_builtins::sample::updates(7, 20_011, 1, 9);
-    let ups: Vec<(u64, Vec<f32>)> = ups
-        .into_iter()
-        .enumerate()
-        .map(|(i, u)| (10 * i as u64 + 3, u))
-        .collect();
+    let ups = sample_updates(7, 20_011, 9, |i| 10 * i + 3);
     let rt = runtime();
     for (name, config) in [
         ("fedavg", vec![]),
@@ -289,4 +279,19 @@ fn mismatched_update_lengths_are_refused_before_any_call() {
         err.contains("peer-1 has 9 parameters, the model has 10"),
         "{err}"
     );
+}
+
+/// `n` sample updates of `len` parameters (seed `seed`, one of them Byzantine), update `i` reporting
+/// `samples(i)` samples.
+fn sample_updates(
+    n: usize,
+    len: usize,
+    seed: u64,
+    samples: impl Fn(u64) -> u64,
+) -> Vec<(u64, Vec<f32>)> {
+    let (_, ups) = infra_builtins::sample::updates(n, len, 1, seed);
+    ups.into_iter()
+        .enumerate()
+        .map(|(i, u)| (samples(i as u64), u))
+        .collect()
 }

@@ -9,11 +9,7 @@ use infra_tests::*;
 #[test]
 fn python_shortest_job_first_scheduler() {
     let rt = runtime();
-    let plugin = rt
-        .load_file(&example_component("python-sjf", "python-sjf.wasm"))
-        .unwrap();
-    assert_eq!(plugin.meta().kind, PluginKind::Scheduler);
-    assert_eq!(plugin.meta().name, "python-sjf");
+    let plugin = load_example(&rt, "python-sjf", PluginKind::Scheduler);
     let nodes = vec![
         node("n0", res(1000, 1000, 0)),
         node("n1", res(1000, 1000, 0)),
@@ -50,15 +46,7 @@ fn python_shortest_job_first_scheduler() {
 #[test]
 fn python_aggregator_names_weights_and_the_host_sums_them() {
     let rt = runtime();
-    let plugin = rt
-        .load_file(&example_component(
-            "python-server-lr",
-            "python-server-lr.wasm",
-        ))
-        .unwrap();
-    assert_eq!(plugin.meta().kind, PluginKind::Aggregator);
-    assert_eq!(plugin.meta().name, "python-server-lr");
-    let plugin = plugin
+    let plugin = load_example(&rt, "python-server-lr", PluginKind::Aggregator)
         .with_config(vec![("server-lr".into(), "0.5".into())])
         .unwrap();
     let n = 1000;
@@ -110,15 +98,7 @@ fn python_aggregator_names_weights_and_the_host_sums_them() {
 #[test]
 fn javascript_range_filter_cleaner() {
     let rt = runtime();
-    let plugin = rt
-        .load_file(&example_component(
-            "js-range-filter",
-            "js-range-filter.wasm",
-        ))
-        .unwrap();
-    assert_eq!(plugin.meta().kind, PluginKind::Cleaner);
-    assert_eq!(plugin.meta().name, "js-range-filter");
-    let plugin = plugin
+    let plugin = load_example(&rt, "js-range-filter", PluginKind::Cleaner)
         .with_config(vec![
             ("min".into(), "0".into()),
             ("max".into(), "16".into()),

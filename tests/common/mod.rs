@@ -132,3 +132,14 @@ pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
     let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
     (r, text)
 }
+
+/// The example `name` (built to `examples/NAME/build/NAME.wasm`), checked to be of `kind` and
+/// to call itself `name`.
+pub fn load_example(rt: &Runtime, name: &str, kind: PluginKind) -> Plugin {
+    let plugin = rt
+        .load_file(&example_component(name, &format!("{name}.wasm")))
+        .unwrap();
+    assert_eq!(plugin.meta().kind, kind, "{name}");
+    assert_eq!(plugin.meta().name, name);
+    plugin
+}
