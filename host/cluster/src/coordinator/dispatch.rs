@@ -137,7 +137,6 @@ pub(super) async fn run_tasks(
                 seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
             };
             let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
-            let weights = &weights;
             async move {
                 let r = tokio::time::timeout(deadline, run_task(node, peer, task, weights))
                     .await
