@@ -14,23 +14,24 @@ fn python_shortest_job_first_scheduler() {
         node("n0", res(1000, 1000, 0)),
         node("n1", res(1000, 1000, 0)),
     ];
-    let mut long = task("long", 9, res(1000, 10, 0));
+    const LONG: u64 = 1;
+    const SHORT: u64 = 2;
+    const MEDIUM: u64 = 3;
+    const GPU: u64 = 4;
+    let mut long = task(LONG, 9, res(1000, 10, 0));
     long.est_duration_ms = 60_000;
-    let mut short = task("short", 1, res(600, 10, 0));
+    let mut short = task(SHORT, 1, res(600, 10, 0));
     short.est_duration_ms = 100;
-    let mut medium = task("medium", 5, res(600, 10, 0));
+    let mut medium = task(MEDIUM, 5, res(600, 10, 0));
     medium.est_duration_ms = 5_000;
-    let mut gpu = task("gpu", 9, res(10, 10, 1));
+    let mut gpu = task(GPU, 9, res(10, 10, 1));
     gpu.est_duration_ms = 1;
-    // Shortest first: gpu (fits nowhere, pending), short -> n0, medium -> n1, long -> none left.
-    let tasks = [long, short, medium, gpu];
-    let placed = plugin.instance().schedule(&tasks, &nodes).unwrap();
+    // Shortest first: GPU (fits nowhere, pending), SHORT -> n0, MEDIUM -> n1, LONG -> none left.
+    let p = pending(&[long, short, medium, gpu], &nodes);
+    let placed = plugin.instance().schedule(&p).unwrap();
     assert_eq!(
-        pairs(&tasks, &nodes, &placed),
-        vec![
-            ("medium".into(), "n1".into()),
-            ("short".into(), "n0".into())
-        ]
+        pairs(&p, &placed),
+        vec![(SHORT, "n0".to_string()), (MEDIUM, "n1".to_string())]
     );
 
     let err = plugin

@@ -14,18 +14,16 @@ fn swap_under_concurrent_calls_loses_no_call() {
     let registry = Arc::new(Registry::new());
     registry.swap(Scope::Global, fifo.clone());
 
-    let nodes = infra_builtins::sample::nodes(20, 1);
-    let tasks = infra_builtins::sample::tasks(50, &nodes, 1);
+    let pending = infra_builtins::sample::pending(50, infra_builtins::sample::nodes(20, 1), 1);
     let done = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
     let seen_names = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     const CALLS_PER_THREAD: usize = 200;
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (registry, nodes, tasks, ok, seen) = (
+            let (registry, pending, ok, seen) = (
                 registry.clone(),
-                nodes.clone(),
-                tasks.clone(),
+                pending.clone(),
                 ok.clone(),
                 seen_names.clone(),
             );
@@ -36,7 +34,7 @@ fn swap_under_concurrent_calls_loses_no_call() {
                         .unwrap();
                     let placed = plugin
                         .instance()
-                        .schedule(&tasks, &nodes)
+                        .schedule(&pending)
                         .expect("no call may fail");
                     assert!(!placed.is_empty());
                     seen.lock().unwrap().insert(plugin.meta().name.clone());
@@ -96,15 +94,12 @@ fn a_call_in_flight_finishes_on_the_old_plugin() {
     let mut n0 = node("n0", res(2000, 1000, 0));
     n0.free = res(1000, 1000, 0);
     let nodes = vec![n0, node("n1", res(4000, 1000, 0))];
-    let tasks = vec![
-        task("t0", 1, res(100, 10, 0)),
-        task("t1", 1, res(100, 10, 0)),
-    ];
-    let placed = pairs(&tasks, &nodes, &in_flight.schedule(&tasks, &nodes).unwrap());
-    assert_eq!(
-        placed,
-        vec![("t0".into(), "n0".into()), ("t1".into(), "n1".into())]
+    let p = pending(
+        &[task(0, 1, res(100, 10, 0)), task(1, 1, res(100, 10, 0))],
+        &nodes,
     );
+    let placed = pairs(&p, &in_flight.schedule(&p).unwrap());
+    assert_eq!(placed, vec![(0, "n0".into()), (1, "n1".into())]);
     let now = registry
         .active(PluginKind::Scheduler, &Scope::Global)
         .unwrap();

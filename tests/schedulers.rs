@@ -1,24 +1,32 @@
 //! The built-in schedulers' behaviour, through their real components.
 
-use infra_runtime::scheduler::{Node, Task, Tier};
+use infra_runtime::scheduler::{Holding, Node, Pending, Task, Tier};
 use infra_runtime::{PluginError, PluginKind};
 use infra_tests::*;
 
 const ALL: [&str; 5] = ["fifo", "priority", "least-loaded", "best-fit", "locality"];
 
-fn schedule(name: &str, tasks: &[Task], nodes: &[Node]) -> Vec<(String, String)> {
+fn schedule(name: &str, tasks: &[Task], nodes: &[Node]) -> Vec<(u64, String)> {
+    schedule_pending(name, &pending(tasks, nodes))
+}
+
+fn schedule_pending(name: &str, pending: &Pending) -> Vec<(u64, String)> {
     let rt = runtime();
     let p = builtin(&rt, name, PluginKind::Scheduler);
-    pairs(tasks, nodes, &p.instance().schedule(tasks, nodes).unwrap())
+    pairs(pending, &p.instance().schedule(pending).unwrap())
+}
+
+fn n(id: &str) -> String {
+    id.to_string()
 }
 
 #[test]
 fn every_scheduler_leaves_tasks_pending_when_no_node_fits() {
     let nodes = vec![node("small", res(1000, 1024, 0))];
     let tasks = vec![
-        task("too-much-cpu", 5, res(2000, 10, 0)),
-        task("too-much-mem", 5, res(10, 4096, 0)),
-        task("needs-gpu", 5, res(10, 10, 1)),
+        task(1, 5, res(2000, 10, 0)), // too much CPU
+        task(2, 5, res(10, 4096, 0)), // too much memory
+        task(3, 5, res(10, 10, 1)),   // needs a GPU
     ];
     for name in ALL {
         assert_eq!(schedule(name, &tasks, &nodes), vec![], "{name}");
@@ -30,7 +38,7 @@ fn every_scheduler_leaves_tasks_pending_when_no_node_fits() {
 fn every_scheduler_accounts_resources_as_it_places() {
     // Two tasks of 600 millis each on one 1000-millis node: only one may go there.
     let nodes = vec![node("n1", res(1000, 4096, 0))];
-    let tasks = vec![task("a", 1, res(600, 10, 0)), task("b", 1, res(600, 10, 0))];
+    let tasks = vec![task(1, 1, res(600, 10, 0)), task(2, 1, res(600, 10, 0))];
     for name in ALL {
         assert_eq!(schedule(name, &tasks, &nodes).len(), 1, "{name}");
     }
@@ -43,38 +51,34 @@ fn fifo_goes_round_robin_in_arrival_order() {
         .map(|n| node(n, res(4000, 4096, 0)))
         .collect();
     let tasks: Vec<Task> = (0..4)
-        .map(|i| task(&format!("t{i}"), 9 - i, res(1000, 100, 0)))
+        .map(|i| task(i, 9 - i as i32, res(1000, 100, 0)))
         .collect();
     assert_eq!(
         schedule("fifo", &tasks, &nodes),
-        vec![
-            ("t0".into(), "n0".into()),
-            ("t1".into(), "n1".into()),
-            ("t2".into(), "n2".into()),
-            ("t3".into(), "n0".into()),
-        ]
+        vec![(0, n("n0")), (1, n("n1")), (2, n("n2")), (3, n("n0"))]
     );
 }
 
 #[test]
 fn priority_places_the_highest_first_and_skips_what_fits_nowhere() {
     let nodes = vec![node("n", res(1000, 4096, 0))];
+    const LOW: u64 = 10;
+    const HUGE: u64 = 20;
+    const HIGH: u64 = 30;
+    const MID: u64 = 40;
     let tasks = vec![
-        task("low", 1, res(500, 10, 0)),
-        task("huge", 9, res(5000, 10, 0)),
-        task("high", 8, res(700, 10, 0)),
-        task("mid", 5, res(400, 10, 0)),
+        task(LOW, 1, res(500, 10, 0)),
+        task(HUGE, 9, res(5000, 10, 0)),
+        task(HIGH, 8, res(700, 10, 0)),
+        task(MID, 5, res(400, 10, 0)),
     ];
-    // `huge` fits nowhere and stays pending without blocking the others; `high` goes first,
-    // then only 300 millis are left, so `mid` and `low` wait.
-    assert_eq!(
-        schedule("priority", &tasks, &nodes),
-        vec![("high".into(), "n".into())]
-    );
+    // HUGE fits nowhere and stays pending without blocking the others; HIGH goes first,
+    // then only 300 millis are left, so MID and LOW wait.
+    assert_eq!(schedule("priority", &tasks, &nodes), vec![(HIGH, n("n"))]);
     let roomy = vec![node("n", res(1200, 4096, 0))];
     assert_eq!(
         schedule("priority", &tasks, &roomy),
-        vec![("high".into(), "n".into()), ("mid".into(), "n".into())]
+        vec![(HIGH, n("n")), (MID, n("n"))]
     );
 }
 
@@ -83,11 +87,8 @@ fn priority_spreads_to_the_node_with_most_room() {
     let mut busy = node("busy", res(4000, 4096, 0));
     busy.free = res(1000, 1024, 0);
     let nodes = vec![busy, node("idle", res(4000, 4096, 0))];
-    let tasks = vec![task("t", 1, res(500, 100, 0))];
-    assert_eq!(
-        schedule("priority", &tasks, &nodes),
-        vec![("t".into(), "idle".into())]
-    );
+    let tasks = vec![task(7, 1, res(500, 100, 0))];
+    assert_eq!(schedule("priority", &tasks, &nodes), vec![(7, n("idle"))]);
 }
 
 #[test]
@@ -97,18 +98,12 @@ fn least_loaded_balances_load() {
     let mut warm = node("warm", res(4000, 4096, 0));
     warm.load = 0.5;
     let cool = node("cool", res(4000, 4096, 0));
-    let tasks: Vec<Task> = (0..3)
-        .map(|i| task(&format!("t{i}"), 1, res(1000, 10, 0)))
-        .collect();
+    let tasks: Vec<Task> = (0..3).map(|i| task(i, 1, res(1000, 10, 0))).collect();
     // Projected load: cool 0 -> 0.25 -> 0.5; the third task sees warm 0.5 and cool 0.5 and
     // takes the first of equals in node order (warm). `hot` never gets anything.
     assert_eq!(
         schedule("least-loaded", &tasks, &[hot, warm, cool]),
-        vec![
-            ("t0".into(), "cool".into()),
-            ("t1".into(), "cool".into()),
-            ("t2".into(), "warm".into()),
-        ]
+        vec![(0, n("cool")), (1, n("cool")), (2, n("warm"))]
     );
 }
 
@@ -119,23 +114,19 @@ fn best_fit_packs_into_the_tightest_node() {
         node("snug", res(1100, 1100, 0)),
         node("medium", res(4000, 4096, 0)),
     ];
-    let tasks = vec![task("t", 1, res(1000, 1000, 0))];
-    assert_eq!(
-        schedule("best-fit", &tasks, &nodes),
-        vec![("t".into(), "snug".into())]
-    );
-    // Largest first: `large` takes `medium`; `small` then fits `medium`'s remainder more
+    let tasks = vec![task(1, 1, res(1000, 1000, 0))];
+    assert_eq!(schedule("best-fit", &tasks, &nodes), vec![(1, n("snug"))]);
+    // Largest first: LARGE takes `medium`; SMALL then fits `medium`'s remainder more
     // tightly than `snug`.
+    const SMALL: u64 = 1;
+    const LARGE: u64 = 2;
     let tasks = vec![
-        task("small", 1, res(1000, 1000, 0)),
-        task("large", 1, res(3000, 3000, 0)),
+        task(SMALL, 1, res(1000, 1000, 0)),
+        task(LARGE, 1, res(3000, 3000, 0)),
     ];
     assert_eq!(
         schedule("best-fit", &tasks, &nodes),
-        vec![
-            ("large".into(), "medium".into()),
-            ("small".into(), "medium".into())
-        ]
+        vec![(SMALL, n("medium")), (LARGE, n("medium"))]
     );
 }
 
@@ -146,20 +137,30 @@ fn locality_prefers_the_holder_of_the_input_and_protects_edge_nodes() {
     let mut holder = node("holder", res(4000, 4096, 0));
     holder.bandwidth_bytes_per_s = 1_000_000; // slow link, but the data is already there
     holder.rtt_ms = 5.0;
-    let mut with_input = task("with-input", 1, res(100, 100, 0));
+    const WITH_INPUT: u64 = 1;
+    const ELSEWHERE: u64 = 2;
+    let mut with_input = task(WITH_INPUT, 1, res(100, 100, 0));
     with_input.input_bytes = 500 << 20;
-    with_input.input_holders = vec![1]; // `holder`, second in the nodes below
-    let mut elsewhere = task("elsewhere", 1, res(100, 100, 0));
+    let mut elsewhere = task(ELSEWHERE, 1, res(100, 100, 0));
     elsewhere.input_bytes = 500 << 20;
+    const HELD_TWICE: u64 = 3;
+    let mut held_twice = task(HELD_TWICE, 1, res(100, 100, 0));
+    held_twice.input_bytes = 500 << 20;
+    let mut three = pending(
+        &[with_input, elsewhere, held_twice],
+        &[fast.clone(), holder],
+    );
+    // `holder` (node 1) holds the first task's input; both nodes hold the third's, and the
+    // lower RTT of `fast` decides. Rows out of order: the SDK's `Holders` groups them.
+    three.holdings = [(2, 1), (0, 1), (2, 0)]
+        .map(|(task, node)| Holding { task, node })
+        .to_vec();
     assert_eq!(
-        schedule(
-            "locality",
-            &[with_input, elsewhere.clone()],
-            &[fast.clone(), holder]
-        ),
+        schedule_pending("locality", &three),
         vec![
-            ("elsewhere".into(), "fast".into()),
-            ("with-input".into(), "holder".into())
+            (WITH_INPUT, n("holder")),
+            (ELSEWHERE, n("fast")),
+            (HELD_TWICE, n("fast"))
         ]
     );
 
@@ -168,16 +169,16 @@ fn locality_prefers_the_holder_of_the_input_and_protects_edge_nodes() {
     edge.tier = Tier::Edge;
     edge.rtt_ms = 0.1;
     edge.bandwidth_bytes_per_s = 10_000_000_000;
-    let mut big = elsewhere.clone();
+    let mut big = elsewhere;
     big.input_bytes = 3 << 30;
     assert_eq!(
         schedule("locality", &[big], &[edge.clone(), fast]),
-        vec![("elsewhere".into(), "fast".into())]
+        vec![(ELSEWHERE, n("fast"))]
     );
     // A small input may go to the edge board.
     assert_eq!(
         schedule("locality", &[elsewhere], &[edge]),
-        vec![("elsewhere".into(), "edge".into())]
+        vec![(ELSEWHERE, n("edge"))]
     );
 }
 
@@ -204,26 +205,29 @@ fn the_host_refuses_an_answer_with_bad_positions_a_double_placement_or_an_overbo
         node("n0", res(1000, 1024, 0)),
         node("n1", res(1000, 1024, 0)),
     ];
-    let tasks = vec![task("a", 1, res(600, 10, 0)), task("b", 1, res(600, 10, 0))];
+    let p = pending(
+        &[task(41, 1, res(600, 10, 0)), task(42, 1, res(600, 10, 0))],
+        &nodes,
+    );
     let answer = |a: &str| {
         rogue
             .with_config(vec![("answer".into(), a.into())])
             .unwrap()
             .instance()
-            .schedule(&tasks, &nodes)
+            .schedule(&p)
     };
     assert_eq!(
-        pairs(&tasks, &nodes, &answer("0:1,1:0").unwrap()),
-        vec![("a".into(), "n1".into()), ("b".into(), "n0".into())]
+        pairs(&p, &answer("0:1,1:0").unwrap()),
+        vec![(41, n("n1")), (42, n("n0"))]
     );
     for (bad, expected) in [
         ("2:0", "task position 2, but only 2 tasks were offered"),
         (
             "0:2",
-            "task `a` to node position 2, but only 2 nodes were offered",
+            "task 41 to node position 2, but only 2 nodes were offered",
         ),
-        ("0:0,0:1", "assigned task `a` twice"),
-        ("0:0,1:0", "node `n0` has no room for task `b`"),
+        ("0:0,0:1", "assigned task 41 twice"),
+        ("0:0,1:0", "node `n0` has no room for task 42"),
     ] {
         let err = answer(bad).unwrap_err();
         assert!(
@@ -234,7 +238,7 @@ fn the_host_refuses_an_answer_with_bad_positions_a_double_placement_or_an_overbo
 }
 
 #[test]
-fn input_holders_are_positions_of_offered_nodes() {
+fn holdings_name_offered_nodes_by_position() {
     let nodes = vec![node("n0", res(1, 1, 0)), node("n1", res(1, 1, 0))];
     assert_eq!(
         infra_runtime::scheduler::node_position(&nodes, "n1"),

@@ -19,11 +19,11 @@ from typing import List, Tuple
 from componentize_py_types import Err
 from wit_world import WitWorld as _WitWorldProtocol
 from wit_world.exports import Scheduling as _SchedulingProtocol
-from wit_world.exports.scheduling import Assignment, Node, Task
+from wit_world.exports.scheduling import Assignment, Pending
 from wit_world.imports.types import PluginInfo
 
 NAME = "python-sjf"
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 DESCRIPTION = "Shortest job first: shortest tasks first, each on the first node it fits (Python)"
 
 # This scheduler has no settings; every key is unknown.
@@ -43,7 +43,8 @@ class WitWorld(_WitWorldProtocol):
 
 
 class Scheduling(_SchedulingProtocol):
-    def schedule(self, tasks: List[Task], nodes: List[Node]) -> List[Assignment]:
+    def schedule(self, pending: Pending) -> List[Assignment]:
+        tasks, nodes = pending.tasks, pending.nodes
         # Free resources per node, in the host's order: [cpu_millis, memory_mib, gpus].
         free = [[n.free.cpu_millis, n.free.memory_mib, n.free.gpus] for n in nodes]
 

@@ -19,8 +19,8 @@ pub mod cleaner {
         export_macro_name: "__export_cleaner_world",
         default_bindings_module: "infra_sdk::cleaner",
         with: {
-            "infra:plugins/types@0.3.0": crate::scheduler::infra::plugins::types,
-            "infra:plugins/log@0.3.0": crate::scheduler::infra::plugins::log,
+            "infra:plugins/types@0.4.0": crate::scheduler::infra::plugins::types,
+            "infra:plugins/log@0.4.0": crate::scheduler::infra::plugins::log,
         },
     });
 }
@@ -33,8 +33,8 @@ pub mod aggregator {
         export_macro_name: "__export_aggregator_world",
         default_bindings_module: "infra_sdk::aggregator",
         with: {
-            "infra:plugins/types@0.3.0": crate::scheduler::infra::plugins::types,
-            "infra:plugins/log@0.3.0": crate::scheduler::infra::plugins::log,
+            "infra:plugins/types@0.4.0": crate::scheduler::infra::plugins::types,
+            "infra:plugins/log@0.4.0": crate::scheduler::infra::plugins::log,
         },
     });
 }

@@ -9,7 +9,7 @@
 //! ## A scheduler
 //!
 //! ```ignore
-//! use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
+//! use infra_sdk::{Assignment, Ledger, Pending, Plugin, PluginInfo, Scheduler};
 //!
 //! #[derive(Default)]
 //! struct FirstFit;
@@ -21,7 +21,8 @@
 //! }
 //!
 //! impl Scheduler for FirstFit {
-//!     fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+//!     fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+//!         let Pending { tasks, nodes, .. } = pending;
 //!         let mut ledger = Ledger::new(&nodes); // free resources, updated as tasks are placed
 //!         // Tasks and nodes are named by their position in the two lists.
 //!         (0..tasks.len())
@@ -178,11 +179,13 @@
 //! - `bindings`: the wit-bindgen output for the three worlds of `wit/plugins.wit`;
 //! - [`config`]: typed access to the key/value configuration;
 //! - [`ledger`]: resource accounting shared by schedulers;
+//! - [`holders`]: which nodes hold each task's input, looked up by task;
 //! - [`log`]: the host's structured log;
 //! - the traits and export macros below.
 
 mod bindings;
 pub mod config;
+pub mod holders;
 pub mod ledger;
 pub mod log;
 mod macros;
@@ -195,10 +198,11 @@ pub use bindings::aggregator::exports::infra::plugins::aggregation::{
 };
 pub use bindings::cleaner::exports::infra::plugins::cleaning::{Batch, DropCount, Report};
 pub use bindings::scheduler::exports::infra::plugins::scheduling::{
-    Assignment, Node, Resources, Task, Tier,
+    Assignment, Holding, Node, Pending, Resources, Task, Tier,
 };
 pub use bindings::scheduler::infra::plugins::types::{Config, PluginInfo};
 pub use config::ConfigReader;
+pub use holders::Holders;
 pub use ledger::Ledger;
 
 /// Builds a [`PluginInfo`].
@@ -224,8 +228,9 @@ pub trait Plugin: Default + 'static {
 
 /// A scheduler policy: places pending tasks on nodes.
 pub trait Scheduler: Plugin {
-    /// Returns task -> node assignments; tasks left out stay pending.
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment>;
+    /// Returns task -> node assignments (positions in `pending.tasks` and `pending.nodes`);
+    /// tasks left out stay pending.
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment>;
 }
 
 /// One data-cleaning step (see the `cleaning` interface for the fit/apply design).

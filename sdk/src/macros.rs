@@ -12,11 +12,8 @@ macro_rules! export_scheduler {
             struct Export;
             $crate::__plugin_guest!($t, Export, scheduler);
             impl $crate::scheduler::exports::infra::plugins::scheduling::Guest for Export {
-                fn schedule(
-                    tasks: ::std::vec::Vec<$crate::Task>,
-                    nodes: ::std::vec::Vec<$crate::Node>,
-                ) -> ::std::vec::Vec<$crate::Assignment> {
-                    with_state(|p| $crate::Scheduler::schedule(p, tasks, nodes))
+                fn schedule(pending: $crate::Pending) -> ::std::vec::Vec<$crate::Assignment> {
+                    with_state(|p| $crate::Scheduler::schedule(p, pending))
                 }
             }
     $crate::scheduler::__export_scheduler_world!(Export with_types_in $crate::scheduler);

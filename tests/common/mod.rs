@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: a runtime with a test cache, the built-ins and
 //! test components, and small constructors for WIT records.
 
-use infra_runtime::scheduler::{Node, Resources, Task, Tier};
+use infra_runtime::scheduler::{Node, Pending, Resources, Task, Tier};
 use infra_runtime::{Plugin, PluginKind, Runtime};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -75,32 +75,37 @@ pub fn node(id: &str, capacity: Resources) -> Node {
     }
 }
 
-/// A task with a priority and a demand.
-pub fn task(id: &str, priority: i32, demand: Resources) -> Task {
+/// A task (of job 0) with an id, a priority and a demand.
+pub fn task(id: u64, priority: i32, demand: Resources) -> Task {
     Task {
-        id: id.into(),
-        job: "test".into(),
+        id,
+        job: 0,
         priority,
         demand,
         est_duration_ms: 1000,
         input_bytes: 0,
-        input_holders: Vec::new(),
         attempts: 0,
     }
 }
 
-/// `(task id, node id)` pairs of an answer to `tasks` on `nodes`, sorted by task.
-pub fn pairs(
-    tasks: &[Task],
-    nodes: &[Node],
-    a: &[infra_runtime::scheduler::Assignment],
-) -> Vec<(String, String)> {
+/// One decision's input: `tasks` of job `test` on `nodes`, no input held anywhere.
+pub fn pending(tasks: &[Task], nodes: &[Node]) -> Pending {
+    Pending {
+        jobs: vec!["test".into()],
+        tasks: tasks.to_vec(),
+        nodes: nodes.to_vec(),
+        holdings: Vec::new(),
+    }
+}
+
+/// `(task id, node id)` pairs of an answer to `pending`, sorted by task.
+pub fn pairs(pending: &Pending, a: &[infra_runtime::scheduler::Assignment]) -> Vec<(u64, String)> {
     let mut v: Vec<_> = a
         .iter()
         .map(|a| {
             (
-                tasks[a.task as usize].id.clone(),
-                nodes[a.node as usize].id.clone(),
+                pending.tasks[a.task as usize].id,
+                pending.nodes[a.node as usize].id.clone(),
             )
         })
         .collect();

@@ -2,21 +2,28 @@
 //! comes from the on-disk compiled-code cache (as after a restart).
 
 use crate::{fmt_time, median_time, Row};
+use infra_runtime::scheduler::Pending;
 use infra_runtime::{Manifest, PluginKind, Registry, Runtime, Scope};
 use std::time::Instant;
 
 pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let fifo = infra_builtins::load(runtime, "fifo", PluginKind::Scheduler).unwrap();
     let mut inst = fifo.instance();
-    inst.schedule(&[], &[]).unwrap();
+    let empty = Pending {
+        jobs: Vec::new(),
+        tasks: Vec::new(),
+        nodes: Vec::new(),
+        holdings: Vec::new(),
+    };
+    inst.schedule(&empty).unwrap();
     const CALLS: u32 = 10_000;
     let call = median_time(reps, || {
         for _ in 0..CALLS {
-            inst.schedule(&[], &[]).unwrap();
+            inst.schedule(&empty).unwrap();
         }
     }) / CALLS;
     let fresh = median_time(reps, || {
-        fifo.instance().schedule(&[], &[]).unwrap();
+        fifo.instance().schedule(&empty).unwrap();
     });
 
     // Swap latency: compile once into a disk cache, then a new runtime (a restarted host)
@@ -44,7 +51,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
 
     vec![
         Row {
-            what: "call into a live instance (`schedule([], [])`)".into(),
+            what: "call into a live instance (`schedule` with nothing pending)".into(),
             wasm: fmt_time(call),
             native: "-".into(),
             ratio: "-".into(),

@@ -3,7 +3,7 @@
 //! owned copies of the inputs, as the guest gets, and followed by the same host check).
 
 use crate::{fmt_time, median_time, Row};
-use infra_runtime::scheduler::{check_assignments, Node, Task, Tier};
+use infra_runtime::scheduler::{check_assignments, Holding, Node, Pending, Task, Tier};
 use infra_runtime::{PluginKind, Runtime};
 use infra_sdk::Scheduler;
 
@@ -17,14 +17,29 @@ fn to_sdk_res(r: &infra_runtime::scheduler::Resources) -> infra_sdk::Resources {
 
 fn to_sdk_task(t: &Task) -> infra_sdk::Task {
     infra_sdk::Task {
-        id: t.id.clone(),
-        job: t.job.clone(),
+        id: t.id,
+        job: t.job,
         priority: t.priority,
         demand: to_sdk_res(&t.demand),
         est_duration_ms: t.est_duration_ms,
         input_bytes: t.input_bytes,
-        input_holders: t.input_holders.clone(),
         attempts: t.attempts,
+    }
+}
+
+fn to_sdk_holding(h: &Holding) -> infra_sdk::Holding {
+    infra_sdk::Holding {
+        task: h.task,
+        node: h.node,
+    }
+}
+
+fn to_sdk(p: &Pending) -> infra_sdk::Pending {
+    infra_sdk::Pending {
+        jobs: p.jobs.clone(),
+        tasks: p.tasks.iter().map(to_sdk_task).collect(),
+        nodes: p.nodes.iter().map(to_sdk_node).collect(),
+        holdings: p.holdings.iter().map(to_sdk_holding).collect(),
     }
 }
 
@@ -52,27 +67,24 @@ fn to_host(a: infra_sdk::Assignment) -> infra_runtime::scheduler::Assignment {
 }
 
 pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
-    let nodes = infra_builtins::sample::nodes(100, 9);
-    let tasks = infra_builtins::sample::tasks(1000, &nodes, 9);
-    let sdk_tasks: Vec<infra_sdk::Task> = tasks.iter().map(to_sdk_task).collect();
-    let sdk_nodes: Vec<infra_sdk::Node> = nodes.iter().map(to_sdk_node).collect();
+    let pending = infra_builtins::sample::pending(1000, infra_builtins::sample::nodes(100, 9), 9);
+    let sdk_pending = to_sdk(&pending);
 
     let mut native_placed = Vec::new();
     let native = median_time(reps, || {
-        let placed =
-            infra_policies::scheduler::Priority.schedule(sdk_tasks.clone(), sdk_nodes.clone());
+        let placed = infra_policies::scheduler::Priority.schedule(sdk_pending.clone());
         native_placed = placed.into_iter().map(to_host).collect();
-        check_assignments(&tasks, &nodes, &native_placed).unwrap();
+        check_assignments(&pending, &native_placed).unwrap();
     });
     let check_only = median_time(reps, || {
-        check_assignments(&tasks, &nodes, &native_placed).unwrap()
+        check_assignments(&pending, &native_placed).unwrap()
     });
 
     let plugin = infra_builtins::load(runtime, "priority", PluginKind::Scheduler).unwrap();
     let mut inst = plugin.instance();
     let mut wasm_placed = Vec::new();
     let wasm = median_time(reps, || {
-        wasm_placed = inst.schedule(&tasks, &nodes).unwrap()
+        wasm_placed = inst.schedule(&pending).unwrap()
     });
     assert_eq!(
         wasm_placed, native_placed,

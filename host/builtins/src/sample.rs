@@ -3,7 +3,7 @@
 //! benchmarks; seeded, so every run sees the same data.
 
 use infra_runtime::cleaner::Batch;
-use infra_runtime::scheduler::{Node, Resources, Task, Tier};
+use infra_runtime::scheduler::{Holding, Node, Pending, Resources, Task, Tier};
 
 /// A small, fast, seeded generator (xorshift64*), enough for sample data.
 pub struct Rng(u64);
@@ -80,20 +80,22 @@ pub fn nodes(n: usize, seed: u64) -> Vec<Node> {
         .collect()
 }
 
-/// `n` pending tasks; some inputs already sit on one of `nodes` (holders are positions in
-/// that slice, so schedule these tasks on the same `nodes`).
-pub fn tasks(n: usize, nodes: &[Node], seed: u64) -> Vec<Task> {
+/// `n` pending tasks of one job on `nodes`; about 30 % of the inputs already sit on one of
+/// the nodes (a `holding` row).
+pub fn pending(n: usize, nodes: Vec<Node>, seed: u64) -> Pending {
     let mut r = Rng::new(seed ^ 0xA5A5);
-    (0..n)
+    let mut holdings = Vec::new();
+    let tasks = (0..n)
         .map(|i| {
-            let holders = if r.unit() < 0.3 && !nodes.is_empty() {
-                vec![r.range(0, nodes.len() as u64) as u32]
-            } else {
-                Vec::new()
-            };
+            if r.unit() < 0.3 && !nodes.is_empty() {
+                holdings.push(Holding {
+                    task: i as u32,
+                    node: r.range(0, nodes.len() as u64) as u32,
+                });
+            }
             Task {
-                id: format!("task-{i:04}"),
-                job: "sample".into(),
+                id: i as u64,
+                job: 0,
                 priority: r.range(0, 10) as i32,
                 demand: Resources {
                     cpu_millis: r.range(250, 4000) as u32,
@@ -102,11 +104,16 @@ pub fn tasks(n: usize, nodes: &[Node], seed: u64) -> Vec<Task> {
                 },
                 est_duration_ms: r.range(1_000, 600_000),
                 input_bytes: r.range(1 << 20, 2 << 30),
-                input_holders: holders,
                 attempts: 0,
             }
         })
-        .collect()
+        .collect();
+    Pending {
+        jobs: vec!["sample".into()],
+        tasks,
+        nodes,
+        holdings,
+    }
 }
 
 /// A digits-like table (`width` columns, labels `0..classes`) of `rows` rows, with planted

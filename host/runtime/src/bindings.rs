@@ -15,8 +15,8 @@ pub mod cleaner {
         path: "../../wit",
         additional_derives: [PartialEq],
         with: {
-            "infra:plugins/types@0.3.0": crate::bindings::scheduler::infra::plugins::types,
-            "infra:plugins/log@0.3.0": crate::bindings::scheduler::infra::plugins::log,
+            "infra:plugins/types@0.4.0": crate::bindings::scheduler::infra::plugins::types,
+            "infra:plugins/log@0.4.0": crate::bindings::scheduler::infra::plugins::log,
         },
     });
 }
@@ -27,8 +27,8 @@ pub mod aggregator {
         path: "../../wit",
         additional_derives: [PartialEq],
         with: {
-            "infra:plugins/types@0.3.0": crate::bindings::scheduler::infra::plugins::types,
-            "infra:plugins/log@0.3.0": crate::bindings::scheduler::infra::plugins::log,
+            "infra:plugins/types@0.4.0": crate::bindings::scheduler::infra::plugins::types,
+            "infra:plugins/log@0.4.0": crate::bindings::scheduler::infra::plugins::log,
         },
     });
 }

@@ -25,7 +25,7 @@
 /// `wit/plugins.wit`).
 macro_rules! wit_version {
     () => {
-        "0.3.0"
+        "0.4.0"
     };
 }
 pub(crate) use wit_version;

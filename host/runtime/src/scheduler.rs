@@ -4,20 +4,20 @@ use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
 
 pub use crate::bindings::scheduler::exports::infra::plugins::scheduling::{
-    Assignment, Node, Resources, Task, Tier,
+    Assignment, Holding, Node, Pending, Resources, Task, Tier,
 };
 
 impl Instance {
-    /// Asks the policy to place `tasks` on `nodes`. Assignments name tasks and nodes by their
-    /// position in the two slices. The answer is checked: every position is in range, no
-    /// task is placed twice, and no node gets more than its free resources.
-    pub fn schedule(&mut self, tasks: &[Task], nodes: &[Node]) -> Result<Vec<Assignment>> {
+    /// Asks the policy to place `pending.tasks` on `pending.nodes`. Assignments name tasks and
+    /// nodes by their position in the two lists. The answer is checked: every position is in
+    /// range, no task is placed twice, and no node gets more than its free resources.
+    pub fn schedule(&mut self, pending: &Pending) -> Result<Vec<Assignment>> {
         self.expect_world(PluginKind::Scheduler)?;
         let out = self.call(|b, s| match b {
-            Bindings::Scheduler(x) => x.infra_plugins_scheduling().call_schedule(s, tasks, nodes),
+            Bindings::Scheduler(x) => x.infra_plugins_scheduling().call_schedule(s, pending),
             _ => unreachable!("kind checked above"),
         })?;
-        check_assignments(tasks, nodes, &out).map_err(|message| PluginError::Contract {
+        check_assignments(pending, &out).map_err(|message| PluginError::Contract {
             plugin: self.label(),
             message,
         })?;
@@ -30,11 +30,8 @@ impl Instance {
 }
 
 /// Checks a scheduler's answer against its input (see [`Instance::schedule`]).
-pub fn check_assignments(
-    tasks: &[Task],
-    nodes: &[Node],
-    assignments: &[Assignment],
-) -> Result<(), String> {
+pub fn check_assignments(pending: &Pending, assignments: &[Assignment]) -> Result<(), String> {
+    let (tasks, nodes) = (&pending.tasks, &pending.nodes);
     let mut free: Vec<Resources> = nodes.iter().map(|n| n.free).collect();
     let mut placed = vec![false; tasks.len()];
     for a in assignments {
@@ -47,18 +44,18 @@ pub fn check_assignments(
         })?;
         let room = free.get_mut(n).ok_or_else(|| {
             format!(
-                "assigned task `{}` to node position {n}, but only {} nodes were offered",
+                "assigned task {} to node position {n}, but only {} nodes were offered",
                 task.id,
                 nodes.len()
             )
         })?;
         if std::mem::replace(&mut placed[t], true) {
-            return Err(format!("assigned task `{}` twice", task.id));
+            return Err(format!("assigned task {} twice", task.id));
         }
         let d = &task.demand;
         if d.cpu_millis > room.cpu_millis || d.memory_mib > room.memory_mib || d.gpus > room.gpus {
             return Err(format!(
-                "node `{}` has no room for task `{}` (free {:?}, demand {:?})",
+                "node `{}` has no room for task {} (free {:?}, demand {:?})",
                 nodes[n].id, task.id, room, d
             ));
         }
@@ -69,8 +66,8 @@ pub fn check_assignments(
     Ok(())
 }
 
-/// Position in `nodes` of the node with id `id` (the form `task.input-holders` takes), or
-/// `None` when that node is not offered.
+/// Position in `nodes` of the node with id `id` (the form a `holding` names it by), or `None`
+/// when that node is not offered.
 pub fn node_position(nodes: &[Node], id: &str) -> Option<u32> {
     nodes.iter().position(|n| n.id == id).map(|p| p as u32)
 }

@@ -13,7 +13,7 @@ use crate::model::Model;
 use crate::{checkpoint, optim, TrainError};
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::{split_rows, Batch, CleaningChain, StepReport};
-use infra_runtime::scheduler::{Node, Resources, Task, Tier};
+use infra_runtime::scheduler::{Holding, Node, Pending, Resources, Task, Tier};
 use infra_runtime::{Plugin, PluginKind, Runtime};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -337,8 +337,9 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
             let tasks: Vec<Task> = pending
                 .iter()
                 .map(|&s| Task {
-                    id: format!("r{round}-shard{s}"),
-                    job: job.name.clone(),
+                    // Stable while the task waits: round in the high half, shard in the low.
+                    id: (round as u64) << 32 | s as u64,
+                    job: 0,
                     priority: 0,
                     demand: Resources {
                         cpu_millis: MILLIS_PER_THREAD * job.threads as u32,
@@ -347,9 +348,18 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     },
                     est_duration_ms: 0,
                     input_bytes: shard_bytes[s] + 4 * n_params as u64,
-                    // Node w is worker w (positions in `nodes`).
-                    input_holders: holder[s].map(|w| vec![w as u32]).unwrap_or_default(),
                     attempts: 0,
+                })
+                .collect();
+            // Node w is worker w (positions in `nodes`).
+            let holdings: Vec<Holding> = pending
+                .iter()
+                .enumerate()
+                .filter_map(|(t, &s)| {
+                    holder[s].map(|w| Holding {
+                        task: t as u32,
+                        node: w as u32,
+                    })
                 })
                 .collect();
             let mut nodes = nodes_template.clone();
@@ -360,12 +370,19 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     (workers[w].busy_seconds / training_wall.as_secs_f64()) as f32
                 };
             }
+            let request = Pending {
+                jobs: vec![job.name.clone()],
+                tasks,
+                nodes,
+                holdings,
+            };
             let placed = sched
-                .schedule(&tasks, &nodes)
+                .schedule(&request)
                 .map_err(|e| TrainError::Round {
                     round,
                     cause: e.to_string(),
                 })?;
+            let (tasks, nodes) = (&request.tasks, &request.nodes);
             if placed.is_empty() {
                 return Err(TrainError::Round {
                     round,

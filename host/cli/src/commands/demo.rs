@@ -6,7 +6,7 @@ use clap::Args;
 use infra_builtins::sample;
 use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::{split_rows, CleaningChain};
-use infra_runtime::scheduler::{Node, Task};
+use infra_runtime::scheduler::{Node, Pending};
 use infra_runtime::{PluginKind, Runtime};
 use std::time::Instant;
 
@@ -26,8 +26,12 @@ pub struct DemoArgs {
 impl DemoArgs {
     pub fn run(self) -> anyhow::Result<()> {
         let runtime = Runtime::new()?;
-        let nodes = sample::nodes(self.nodes, self.seed);
-        let tasks = sample::tasks(self.tasks, &nodes, self.seed);
+        let pending = sample::pending(
+            self.tasks,
+            sample::nodes(self.nodes, self.seed),
+            self.seed,
+        );
+        let (tasks, nodes) = (&pending.tasks, &pending.nodes);
         println!(
             "Scheduling {} tasks on {} nodes ({} edge) with each built-in scheduler:",
             tasks.len(),
@@ -47,11 +51,11 @@ impl DemoArgs {
         for name in infra_builtins::names(PluginKind::Scheduler) {
             let plugin = infra_builtins::load(&runtime, name, PluginKind::Scheduler)?;
             let mut inst = plugin.instance();
-            inst.schedule(&tasks, &nodes)?; // warm-up: instantiate and configure
+            inst.schedule(&pending)?; // warm-up: instantiate and configure
             let started = Instant::now();
-            let placed = inst.schedule(&tasks, &nodes)?;
+            let placed = inst.schedule(&pending)?;
             let took = started.elapsed();
-            let u = utilisation(&tasks, &nodes, &placed);
+            let u = utilisation(&pending, &placed);
             t.add_row(vec![
                 name.to_string(),
                 placed.len().to_string(),
@@ -165,11 +169,9 @@ struct Utilisation {
     transfer_s: f64,
 }
 
-fn utilisation(
-    tasks: &[Task],
-    nodes: &[Node],
-    placed: &[infra_runtime::scheduler::Assignment],
-) -> Utilisation {
+fn utilisation(pending: &Pending, placed: &[infra_runtime::scheduler::Assignment]) -> Utilisation {
+    let (tasks, nodes) = (&pending.tasks, &pending.nodes);
+    let holders = holders_by_task(pending);
     let total = |f: &dyn Fn(&Node) -> f64| nodes.iter().map(f).sum::<f64>();
     let (cap_cpu, cap_mem, cap_gpu) = (
         total(&|n| n.capacity.cpu_millis as f64),
@@ -188,7 +190,7 @@ fn utilisation(
         used.0 += task.demand.cpu_millis as f64;
         used.1 += task.demand.memory_mib as f64;
         used.2 += task.demand.gpus as f64;
-        if !task.input_holders.contains(&a.node) {
+        if !holders[a.task as usize].contains(&a.node) {
             transfer_s += task.input_bytes as f64 / node.bandwidth_bytes_per_s.max(1) as f64;
         }
     }
@@ -203,4 +205,13 @@ fn utilisation(
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// The positions of the nodes that hold each task's input.
+fn holders_by_task(pending: &Pending) -> Vec<Vec<u32>> {
+    let mut by_task = vec![Vec::new(); pending.tasks.len()];
+    for h in &pending.holdings {
+        by_task[h.task as usize].push(h.node);
+    }
+    by_task
 }

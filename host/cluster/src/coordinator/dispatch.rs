@@ -12,7 +12,7 @@ use crate::messages::{TrainResult, TrainTask};
 use crate::node::ClusterNode;
 use crate::ClusterError;
 use infra_net::PeerId;
-use infra_runtime::scheduler::{node_position, Assignment, Resources, Task};
+use infra_runtime::scheduler::{node_position, Assignment, Holding, Pending, Resources, Task};
 use infra_train::JobSpec;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,26 +85,41 @@ pub(super) async fn run_tasks(
         let tasks: Vec<Task> = pending
             .iter()
             .map(|&(s, attempts)| Task {
-                id: format!("r{round}-shard{s}"),
-                job: job.id().to_string(),
+                // Stable while the task waits: round in the high half, shard in the low.
+                id: (round as u64) << 32 | s as u64,
+                job: 0,
                 priority: 0,
                 demand,
                 est_duration_ms: 0,
                 input_bytes: shard_bytes[s] + wire_bytes,
-                input_holders: holders[s]
-                    .and_then(|p| node_position(&nodes, &p.to_string()))
-                    .into_iter()
-                    .collect(),
                 attempts,
             })
             .collect();
+        let holdings: Vec<Holding> = pending
+            .iter()
+            .enumerate()
+            .filter_map(|(t, &(s, _))| {
+                let node = node_position(&nodes, &holders[s]?.to_string())?;
+                Some(Holding {
+                    task: t as u32,
+                    node,
+                })
+            })
+            .collect();
+        let request = Pending {
+            jobs: vec![job_id.clone()],
+            tasks,
+            nodes,
+            holdings,
+        };
         let placed = sched
             .instance
-            .schedule(&tasks, &nodes)
+            .schedule(&request)
             .map_err(|e| ClusterError::Round {
                 round,
                 cause: e.to_string(),
             })?;
+        let (tasks, nodes) = (&request.tasks, &request.nodes);
         if placed.is_empty() {
             return Err(ClusterError::Round {
                 round,
@@ -130,7 +145,7 @@ pub(super) async fn run_tasks(
             let task = TrainTask {
                 job: job.id().to_string(),
                 round,
-                task: tasks[a.task as usize].id.clone(),
+                task: format!("r{round}-shard{s}"),
                 spec: spec_text.to_string(),
                 global: global_blob.clone(),
                 shard: shards[s].clone(),

@@ -9,7 +9,7 @@ wit_bindgen::generate!({
         }
         world greedy {
             import fetch;
-            include infra:plugins/scheduler@0.3.0;
+            include infra:plugins/scheduler@0.4.0;
         }
     "#,
     path: "../../../wit",
@@ -17,7 +17,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::infra::plugins::scheduling::{Assignment, Guest as Scheduling, Node, Task};
+use exports::infra::plugins::scheduling::{Assignment, Guest as Scheduling, Pending};
 
 struct Greedy;
 
@@ -35,7 +35,7 @@ impl Guest for Greedy {
 }
 
 impl Scheduling for Greedy {
-    fn schedule(_: Vec<Task>, _: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(_: Pending) -> Vec<Assignment> {
         Vec::new()
     }
 }

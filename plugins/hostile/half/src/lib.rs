@@ -5,7 +5,7 @@ wit_bindgen::generate!({
     inline: r#"
         package test:half;
         world half {
-            export infra:plugins/scheduling@0.3.0;
+            export infra:plugins/scheduling@0.4.0;
         }
     "#,
     path: "../../../wit",
@@ -13,12 +13,12 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::infra::plugins::scheduling::{Assignment, Guest, Node, Task};
+use exports::infra::plugins::scheduling::{Assignment, Guest, Pending};
 
 struct Half;
 
 impl Guest for Half {
-    fn schedule(_: Vec<Task>, _: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(_: Pending) -> Vec<Assignment> {
         Vec::new()
     }
 }

@@ -3,7 +3,7 @@
 //! host's check of a scheduler's answer can be tested against out-of-range positions, a
 //! task placed twice and an overbooked node.
 
-use infra_sdk::{Assignment, Config, ConfigReader, Node, Plugin, PluginInfo, Scheduler, Task};
+use infra_sdk::{Assignment, Config, ConfigReader, Pending, Plugin, PluginInfo, Scheduler};
 
 #[derive(Default)]
 struct RogueScheduler {
@@ -36,7 +36,7 @@ impl Plugin for RogueScheduler {
 }
 
 impl Scheduler for RogueScheduler {
-    fn schedule(&mut self, _tasks: Vec<Task>, _nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, _pending: Pending) -> Vec<Assignment> {
         self.answer.clone()
     }
 }

@@ -1,5 +1,5 @@
 use super::Shares;
-use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Resources, Scheduler, Task};
+use infra_sdk::{Assignment, Ledger, Pending, Plugin, PluginInfo, Resources, Scheduler};
 
 /// Bin packing, best-fit decreasing: tasks by priority, then largest demand first; each to
 /// the fitting node that would have the least capacity left over (as a share of its
@@ -22,7 +22,8 @@ fn size(r: &Resources) -> (u32, u32, u64) {
 }
 
 impl Scheduler for BestFit {
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+        let Pending { tasks, nodes, .. } = pending;
         let mut order: Vec<usize> = (0..tasks.len()).collect();
         order.sort_by(|&a, &b| {
             let (ta, tb) = (&tasks[a], &tasks[b]);

@@ -1,4 +1,4 @@
-use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
+use infra_sdk::{Assignment, Ledger, Pending, Plugin, PluginInfo, Scheduler};
 
 /// Tasks in arrival order, round-robin over the nodes that fit.
 #[derive(Default)]
@@ -15,7 +15,8 @@ impl Plugin for Fifo {
 }
 
 impl Scheduler for Fifo {
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+        let Pending { tasks, nodes, .. } = pending;
         let mut ledger = Ledger::new(&nodes);
         let mut next = 0;
         let mut out = Vec::new();

@@ -1,5 +1,5 @@
 use super::by_priority;
-use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
+use infra_sdk::{Assignment, Ledger, Pending, Plugin, PluginInfo, Scheduler};
 
 /// Load balancing: each task (highest priority first) goes to the fitting node whose
 /// projected load is lowest. Projected load = reported load + the CPU share of the tasks
@@ -18,7 +18,8 @@ impl Plugin for LeastLoaded {
 }
 
 impl Scheduler for LeastLoaded {
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+        let Pending { tasks, nodes, .. } = pending;
         let mut ledger = Ledger::new(&nodes);
         let mut load: Vec<f64> = nodes.iter().map(|n| n.load as f64).collect();
         let mut out = Vec::new();

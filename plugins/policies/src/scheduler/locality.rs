@@ -1,6 +1,7 @@
 use super::by_priority;
 use infra_sdk::{
-    Assignment, Config, ConfigReader, Ledger, Node, Plugin, PluginInfo, Scheduler, Task, Tier,
+    Assignment, Config, ConfigReader, Holders, Ledger, Node, Pending, Plugin, PluginInfo,
+    Scheduler, Task, Tier,
 };
 
 /// Bandwidth assumed for a link nobody has measured yet: 100 Mbit/s.
@@ -44,11 +45,11 @@ impl Plugin for Locality {
 }
 
 impl Locality {
-    /// Seconds before `task` could start on `node`, the node at position `n` of the call's
-    /// `nodes` list.
-    pub fn cost(&self, task: &Task, n: usize, node: &Node) -> f64 {
+    /// Seconds before `task` could start on `node`; `holds` says whether the node already
+    /// holds the task's input.
+    pub fn cost(&self, task: &Task, holds: bool, node: &Node) -> f64 {
         let rtt = node.rtt_ms.max(0.0) as f64 / 1000.0;
-        if task.input_holders.iter().any(|&h| h as usize == n) {
+        if holds {
             return rtt;
         }
         let bw = match node.bandwidth_bytes_per_s {
@@ -60,7 +61,14 @@ impl Locality {
 }
 
 impl Scheduler for Locality {
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+        let Pending {
+            tasks,
+            nodes,
+            holdings,
+            ..
+        } = pending;
+        let holders = Holders::new(tasks.len(), &holdings);
         let mut ledger = Ledger::new(&nodes);
         let mut out = Vec::new();
         for i in by_priority(&tasks) {
@@ -77,7 +85,7 @@ impl Scheduler for Locality {
                         continue;
                     }
                 }
-                let cost = self.cost(task, n, node);
+                let cost = self.cost(task, holders.holds(i, n), node);
                 if best.is_none_or(|(_, b)| cost < b) {
                     best = Some((n, cost));
                 }

@@ -1,5 +1,5 @@
 use super::{by_priority, Shares};
-use infra_sdk::{Assignment, Ledger, Node, Plugin, PluginInfo, Scheduler, Task};
+use infra_sdk::{Assignment, Ledger, Pending, Plugin, PluginInfo, Scheduler};
 
 /// Highest priority first; each task goes to the fitting node with the most free resources
 /// left (spreading load), accounted as tasks are placed. A task that fits nowhere stays
@@ -18,7 +18,8 @@ impl Plugin for Priority {
 }
 
 impl Scheduler for Priority {
-    fn schedule(&mut self, tasks: Vec<Task>, nodes: Vec<Node>) -> Vec<Assignment> {
+    fn schedule(&mut self, pending: Pending) -> Vec<Assignment> {
+        let Pending { tasks, nodes, .. } = pending;
         let mut ledger = Ledger::new(&nodes);
         let shares = Shares::new(&nodes);
         // Free share of every node; only the node that gets a task changes.
