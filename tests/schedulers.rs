@@ -249,3 +249,57 @@ fn holdings_name_offered_nodes_by_position() {
         None
     );
 }
+
+/// The task list crosses into the sandbox through the runtime's own lowering (see
+/// `infra_runtime::scheduler`), the rest of `pending` through wasmtime's: every field of every
+/// record, at the edges of its range, must reach the guest as sent.
+#[test]
+fn every_field_of_pending_reaches_the_guest_intact() {
+    let rt = runtime();
+    let echo = rt.load(&guest_bytes("echo-scheduler")).unwrap();
+    let extreme = Task {
+        id: u64::MAX,
+        job: 1,
+        priority: i32::MIN,
+        demand: res(u32::MAX, u64::MAX - 1, 7),
+        est_duration_ms: 1 << 40,
+        input_bytes: 123_456_789_012,
+        attempts: u32::MAX - 2,
+    };
+    let plain = task(0, 5, res(1, 2, 3));
+    let mut edge = node("edge-1", res(4000, 2048, 1));
+    edge.tier = Tier::Edge;
+    edge.free = res(1000, 1024, 0);
+    edge.load = 0.25;
+    edge.labels = vec![("zone".into(), "eu-1".into())];
+    edge.rtt_ms = 12.5;
+    edge.bandwidth_bytes_per_s = u64::MAX;
+    let mut p = pending(&[plain, extreme], &[node("n0", res(1, 1, 0)), edge]);
+    p.jobs = vec!["first".into(), "second".into()];
+    p.holdings = vec![Holding { task: 1, node: 1 }];
+
+    let (placed, logs) = capture_logs(|| echo.instance().schedule(&p).unwrap());
+    assert!(placed.is_empty());
+    for line in [
+        "echo job 0 first ;".to_string(),
+        "echo job 1 second ;".to_string(),
+        "echo task 0 0 5 1 2 3 1000 0 0 ;".to_string(),
+        format!(
+            "echo task {} 1 {} {} {} 7 {} 123456789012 {} ;",
+            u64::MAX,
+            i32::MIN,
+            u32::MAX,
+            u64::MAX - 1,
+            1u64 << 40,
+            u32::MAX - 2
+        ),
+        "echo node n0 Tier::Server 1 1 0 1 1 0 0 [] 1 100000000 ;".to_string(),
+        format!(
+            "echo node edge-1 Tier::Edge 4000 2048 1 1000 1024 0 0.25 [(\"zone\", \"eu-1\")] 12.5 {} ;",
+            u64::MAX
+        ),
+        "echo holding 1 1 ;".to_string(),
+    ] {
+        assert!(logs.contains(&line), "missing `{line}` in:\n{logs}");
+    }
+}

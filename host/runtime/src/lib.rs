@@ -12,8 +12,9 @@
 //! - `store.rs`: the store data, memory limiter and guest stdout/stderr -> `tracing`;
 //! - [`Plugin`] (`plugin.rs`): a loaded component and its `InstancePre`; [`Instance`], a live
 //!   instance with a deadline on every call that is replaced by a fresh one after a trap;
-//! - typed calls per world: [`scheduler`], [`cleaner`], [`aggregator`] (with the host-side
-//!   weighted sum an aggregator may ask for);
+//! - typed calls per world: [`scheduler`] (its task list lowered into the guest by
+//!   `scheduler/lower.rs`, not field by field), [`cleaner`], [`aggregator`] (with the
+//!   host-side weighted sum an aggregator may ask for);
 //! - [`Registry`] (`registry.rs`): the active plugin per kind and scope, atomic hot swap with
 //!   rollback.
 //!

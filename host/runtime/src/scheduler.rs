@@ -2,6 +2,9 @@
 
 use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
+use lower::FastPending;
+
+mod lower;
 
 pub use crate::bindings::scheduler::exports::infra::plugins::scheduling::{
     Assignment, Holding, Node, Pending, Resources, Task, Tier,
@@ -14,7 +17,12 @@ impl Instance {
     pub fn schedule(&mut self, pending: &Pending) -> Result<Vec<Assignment>> {
         self.expect_world(PluginKind::Scheduler)?;
         let out = self.call(|b, s| match b {
-            Bindings::Scheduler(x) => x.infra_plugins_scheduling().call_schedule(s, pending),
+            Bindings::Scheduler(x) => {
+                // The bindings' own call, with the task list lowered by `lower` instead.
+                let bound = x.infra_plugins_scheduling().func_schedule();
+                let typed = bound.func().typed::<(FastPending<'_>,), (Vec<Assignment>,)>(&*s)?;
+                Ok(typed.call(s, (FastPending(pending),))?.0)
+            }
             _ => unreachable!("kind checked above"),
         })?;
         check_assignments(pending, &out).map_err(|message| PluginError::Contract {
