@@ -3,6 +3,7 @@
 use crate::plugin::{Bindings, Instance, PluginKind};
 use crate::{PluginError, Result};
 use lower::FastPending;
+use wasmtime::component::TypedFunc;
 
 mod lower;
 
@@ -19,8 +20,14 @@ impl Instance {
         let out = self.call(|b, s| match b {
             Bindings::Scheduler(x) => {
                 // The bindings' own call, with the task list lowered by `lower` instead.
-                let bound = x.infra_plugins_scheduling().func_schedule();
-                let typed = bound.func().typed::<(FastPending<'_>,), (Vec<Assignment>,)>(&*s)?;
+                let func = *x.infra_plugins_scheduling().func_schedule().func();
+                // SAFETY: the bindings checked this export's type against `(&Pending,) ->
+                // (Vec<Assignment>,)` when the instance was made, and `FastPending` has
+                // `Pending`'s canonical type (its ABI and type check are `Pending`'s). Checking
+                // again on every call would cost more than an empty call itself.
+                let typed = unsafe {
+                    TypedFunc::<(FastPending<'_>,), (Vec<Assignment>,)>::new_unchecked(func)
+                };
                 Ok(typed.call(s, (FastPending(pending),))?.0)
             }
             _ => unreachable!("kind checked above"),
