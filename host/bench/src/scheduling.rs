@@ -83,9 +83,7 @@ pub fn run(runtime: &Runtime, reps: usize) -> Vec<Row> {
     let plugin = infra_builtins::load(runtime, "priority", PluginKind::Scheduler).unwrap();
     let mut inst = plugin.instance();
     let mut wasm_placed = Vec::new();
-    let wasm = median_time(reps, || {
-        wasm_placed = inst.schedule(&pending).unwrap()
-    });
+    let wasm = median_time(reps, || wasm_placed = inst.schedule(&pending).unwrap());
     assert_eq!(
         wasm_placed, native_placed,
         "Wasm and native priority disagree"

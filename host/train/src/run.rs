@@ -376,12 +376,10 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                 nodes,
                 holdings,
             };
-            let placed = sched
-                .schedule(&request)
-                .map_err(|e| TrainError::Round {
-                    round,
-                    cause: e.to_string(),
-                })?;
+            let placed = sched.schedule(&request).map_err(|e| TrainError::Round {
+                round,
+                cause: e.to_string(),
+            })?;
             let (tasks, nodes) = (&request.tasks, &request.nodes);
             if placed.is_empty() {
                 return Err(TrainError::Round {

@@ -26,11 +26,7 @@ pub struct DemoArgs {
 impl DemoArgs {
     pub fn run(self) -> anyhow::Result<()> {
         let runtime = Runtime::new()?;
-        let pending = sample::pending(
-            self.tasks,
-            sample::nodes(self.nodes, self.seed),
-            self.seed,
-        );
+        let pending = sample::pending(self.tasks, sample::nodes(self.nodes, self.seed), self.seed);
         let (tasks, nodes) = (&pending.tasks, &pending.nodes);
         println!(
             "Scheduling {} tasks on {} nodes ({} edge) with each built-in scheduler:",

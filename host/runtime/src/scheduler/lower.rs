@@ -103,11 +103,17 @@ unsafe impl Lower for FastPending<'_> {
         let list = <[Task] as ComponentType>::ABI;
         let mut at = offset;
         let o = [(); 4].map(|_| list.next_field32_size(&mut at));
-        self.0.jobs.as_slice().linear_lower_to_memory(cx, jobs, o[0])?;
+        self.0
+            .jobs
+            .as_slice()
+            .linear_lower_to_memory(cx, jobs, o[0])?;
         let (ptr, len) = lower_tasks(cx, tasks, &self.0.tasks)?;
         *cx.get::<4>(o[1]) = u32::try_from(ptr)?.to_le_bytes();
         *cx.get::<4>(o[1] + 4) = u32::try_from(len)?.to_le_bytes();
-        self.0.nodes.as_slice().linear_lower_to_memory(cx, nodes, o[2])?;
+        self.0
+            .nodes
+            .as_slice()
+            .linear_lower_to_memory(cx, nodes, o[2])?;
         self.0
             .holdings
             .as_slice()
