@@ -120,6 +120,14 @@ pub struct StepSummary {
 }
 
 /// Loads a job's plugin reference: a `.wasm` path or a built-in name.
+/// The id a scheduler sees for the task of `shard` in `round` (WIT `task.id`): stable while
+/// the task waits, the round in the high 32 bits and the shard in the low 32. The local
+/// trainer and the cluster coordinator both use it, and both seed the task's training with
+/// the job's seed XOR this id.
+pub fn task_id(round: u32, shard: usize) -> u64 {
+    (round as u64) << 32 | shard as u64
+}
+
 pub fn load_plugin(
     runtime: &Runtime,
     r: &PluginRef,
@@ -337,8 +345,7 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
             let tasks: Vec<Task> = pending
                 .iter()
                 .map(|&s| Task {
-                    // Stable while the task waits: round in the high half, shard in the low.
-                    id: (round as u64) << 32 | s as u64,
+                    id: task_id(round, s),
                     job: 0,
                     priority: 0,
                     demand: Resources {
@@ -404,7 +411,7 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                     .iter()
                     .map(|&(s, w)| {
                         let shard = &shards[s];
-                        let seed = job.seed ^ ((round as u64) << 32) ^ s as u64;
+                        let seed = job.seed ^ task_id(round, s);
                         scope.spawn(move || -> Result<TaskOutcome, TrainError> {
                             let t = Instant::now();
                             let mut model = Model::new(&job.model, shard.width(), classes, device)?;

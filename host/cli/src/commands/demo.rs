@@ -8,6 +8,7 @@ use infra_runtime::aggregator::{UpdateRef, DEFAULT_CHUNK};
 use infra_runtime::cleaner::{split_rows, CleaningChain};
 use infra_runtime::scheduler::{Node, Pending};
 use infra_runtime::{PluginKind, Runtime};
+use std::collections::HashSet;
 use std::time::Instant;
 
 #[derive(Args)]
@@ -167,7 +168,7 @@ struct Utilisation {
 
 fn utilisation(pending: &Pending, placed: &[infra_runtime::scheduler::Assignment]) -> Utilisation {
     let (tasks, nodes) = (&pending.tasks, &pending.nodes);
-    let holders = holders_by_task(pending);
+    let held: HashSet<(u32, u32)> = pending.holdings.iter().map(|h| (h.task, h.node)).collect();
     let total = |f: &dyn Fn(&Node) -> f64| nodes.iter().map(f).sum::<f64>();
     let (cap_cpu, cap_mem, cap_gpu) = (
         total(&|n| n.capacity.cpu_millis as f64),
@@ -186,7 +187,7 @@ fn utilisation(pending: &Pending, placed: &[infra_runtime::scheduler::Assignment
         used.0 += task.demand.cpu_millis as f64;
         used.1 += task.demand.memory_mib as f64;
         used.2 += task.demand.gpus as f64;
-        if !holders[a.task as usize].contains(&a.node) {
+        if !held.contains(&(a.task, a.node)) {
             transfer_s += task.input_bytes as f64 / node.bandwidth_bytes_per_s.max(1) as f64;
         }
     }
@@ -201,13 +202,4 @@ fn utilisation(pending: &Pending, placed: &[infra_runtime::scheduler::Assignment
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
-}
-
-/// The positions of the nodes that hold each task's input.
-fn holders_by_task(pending: &Pending) -> Vec<Vec<u32>> {
-    let mut by_task = vec![Vec::new(); pending.tasks.len()];
-    for h in &pending.holdings {
-        by_task[h.task as usize].push(h.node);
-    }
-    by_task
 }

@@ -85,8 +85,7 @@ pub(super) async fn run_tasks(
         let tasks: Vec<Task> = pending
             .iter()
             .map(|&(s, attempts)| Task {
-                // Stable while the task waits: round in the high half, shard in the low.
-                id: (round as u64) << 32 | s as u64,
+                id: infra_train::run::task_id(round, s),
                 job: 0,
                 priority: 0,
                 demand,
@@ -149,7 +148,7 @@ pub(super) async fn run_tasks(
                 spec: spec_text.to_string(),
                 global: global_blob.clone(),
                 shard: shards[s].clone(),
-                seed: spec.seed ^ ((round as u64) << 32) ^ s as u64,
+                seed: spec.seed ^ infra_train::run::task_id(round, s),
             };
             let deadline = Duration::from_secs(spec.cluster.task_deadline_secs);
             async move {

@@ -11,8 +11,8 @@
 //!
 //! [`FastPending`] has the canonical type of [`Pending`] (its type check is `Pending`'s), so it
 //! can stand in for it when calling the `schedule` export. The test
-//! `every_task_field_reaches_the_guest_intact` (tests/schedulers.rs) sends every field through
-//! a guest that logs what it received.
+//! `every_field_of_pending_reaches_the_guest_intact` (tests/schedulers.rs) sends every field
+//! through a guest that logs what it received.
 
 use super::{Pending, Resources, Task};
 use std::mem::MaybeUninit;
