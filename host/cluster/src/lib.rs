@@ -7,8 +7,8 @@
 //! - [`messages`]: what peers ask each other over `/infra/rpc/1`;
 //! - [`encoding`]: weights and updates on the wire (f32 without copies, or f16 with updates as
 //!   deltas);
-//! - [`transfer`]: fetching a blob chunk by chunk with checksums, refetching bad chunks, and
-//!   the per-peer throughput the scheduler sees;
+//! - [`transfer`]: fetching a blob (its chunks over one `/infra/blob/1` stream, each checked as
+//!   it lands), refetching bad chunks, and the per-peer throughput the scheduler sees;
 //! - [`plugins`]: installed plugins and the cluster-wide active plugin per kind;
 //! - [`jobs`]: job records, event streams, and their copy on disk;
 //! - `worker.rs`: a training task on a worker;

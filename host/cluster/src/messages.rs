@@ -15,10 +15,9 @@ pub const INLINE_MAX_BYTES: usize = infra_net::wire::MAX_BODY_BYTES;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
-    /// Describe a blob (size and chunk checksums).
+    /// Describe a blob (size and chunk checksums); its chunks then come over
+    /// `/infra/blob/1` (`transfer::stream`).
     Manifest { blob: BlobId },
-    /// Send chunk `index` of a blob (in the body of the answer).
-    Chunk { blob: BlobId, index: u32 },
     /// Run a training task; the blobs it names are fetched from the requester. The round's
     /// global weights ride in the frame body unless the task names them as a blob.
     Train(Box<TrainTask>),
@@ -39,8 +38,6 @@ pub enum Request {
 pub enum Response {
     /// A blob's manifest.
     Manifest(Manifest),
-    /// A chunk (bytes in the frame body).
-    Chunk,
     /// The blob that holds a plugin's bytes.
     Blob { id: BlobId },
     /// A finished training task; the update rides in the frame body unless the result names

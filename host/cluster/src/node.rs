@@ -25,7 +25,8 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// A peer whose last heartbeat is older than this is considered down.
     pub peer_timeout: Duration,
-    /// Fault injection for tests: corrupt this many of the chunks this node serves.
+    /// Fault injection for tests: damage this many of the chunks this node serves (alternately
+    /// a flipped byte and a truncated chunk).
     pub corrupt_chunks: u32,
     /// Largest plugin this node installs.
     pub max_plugin_bytes: usize,
@@ -118,12 +119,18 @@ impl ClusterNode {
     }
 
     /// Handles network events until the stream ends: requests are answered (each on its own
-    /// task); everything else goes to `other`.
+    /// task), and so are the blob streams peers open; everything else goes to `other`.
     pub async fn serve(
         self,
         mut events: mpsc::Receiver<NetEvent>,
         mut other: impl FnMut(NetEvent),
     ) {
+        match self.inner.net.accept(transfer::stream::BLOB_PROTOCOL) {
+            Ok(incoming) => {
+                tokio::spawn(transfer::stream::serve(self.clone(), incoming));
+            }
+            Err(e) => tracing::error!("blobs cannot be served to peers: {e}"),
+        }
         while let Some(ev) = events.recv().await {
             match ev {
                 NetEvent::Request { peer, id, frame } => {
@@ -146,16 +153,6 @@ impl ClusterNode {
                         ClusterError::Transfer(format!("blob {blob} is not held here"))
                     })?;
                     Ok((Response::Manifest((*m).clone()), Bytes::new()))
-                }
-                Request::Chunk { blob, index } => {
-                    let bytes = self
-                        .inner
-                        .store
-                        .chunk(&blob, index as usize)
-                        .ok_or_else(|| {
-                            ClusterError::Transfer(format!("blob {blob} has no chunk {index} here"))
-                        })?;
-                    Ok((Response::Chunk, self.maybe_corrupt(bytes)))
                 }
                 Request::Train(task) => {
                     let body = std::mem::take(&mut frame.body);
@@ -197,21 +194,29 @@ impl ClusterNode {
         }
     }
 
-    /// `bytes`, or a corrupted copy of them while fault injection is armed.
-    fn maybe_corrupt(&self, bytes: Bytes) -> Bytes {
+    /// `bytes`, or a damaged copy of them while fault injection is armed: the injected faults
+    /// alternate between a flipped byte and a truncated chunk, the first being a flip.
+    pub(crate) fn maybe_corrupt(&self, bytes: Bytes) -> Bytes {
         let left = &self.inner.corrupt_left;
-        if !bytes.is_empty()
-            && left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
+        let Ok(n) = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        else {
+            return bytes;
+        };
+        if bytes.is_empty() {
+            left.fetch_add(1, Ordering::SeqCst);
+            return bytes;
+        }
+        let flip = (self.inner.config.corrupt_chunks - n).is_multiple_of(2);
+        if flip {
             let mut copy = bytes.to_vec();
             let mid = copy.len() / 2;
             copy[mid] ^= 0xff;
             tracing::warn!("fault injection: serving a corrupted chunk");
-            return copy.into();
+            copy.into()
+        } else {
+            tracing::warn!("fault injection: serving a truncated chunk");
+            bytes.slice(..bytes.len() - 1)
         }
-        bytes
     }
 
     /// Peers whose last heartbeat is recent enough.

@@ -1,12 +1,35 @@
 //! Helpers for this crate's tests: real nodes over libp2p on 127.0.0.1.
 
 use crate::{ClusterNode, NodeConfig};
-use infra_net::{NetConfig, NetEvent, Network, NodeStatus};
+use infra_net::{Client, Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn status() -> NodeStatus {
     NodeStatus::offering("server", BTreeMap::new(), 1000, 1024, 0)
+}
+
+/// A bare network on 127.0.0.1 (joined through `boot`, if given), its events and its address.
+pub(crate) async fn network(
+    boot: Option<&Multiaddr>,
+) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
+    let (client, mut events) = Network::start(
+        NetConfig {
+            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            bootstrap: boot.into_iter().cloned().collect(),
+            heartbeat: Duration::from_millis(100),
+            mdns: false,
+            tls: true,
+            keypair: None,
+        },
+        status(),
+    )
+    .expect("network");
+    loop {
+        if let Some(NetEvent::Listening(a)) = events.recv().await {
+            return (client, events, a);
+        }
+    }
 }
 
 /// Two nodes over real libp2p on 127.0.0.1; returns once the second has the first's status.
@@ -19,23 +42,8 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
     let mut boot = None;
     let mut nodes = Vec::new();
     for i in 0..2 {
-        let (client, mut events) = Network::start(
-            NetConfig {
-                listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-                bootstrap: boot.iter().cloned().collect(),
-                heartbeat: Duration::from_millis(100),
-                mdns: false,
-                tls: true,
-                keypair: None,
-            },
-            status(),
-        )
-        .expect("network");
-        while boot.is_none() {
-            if let Some(NetEvent::Listening(a)) = events.recv().await {
-                boot = Some(a);
-            }
-        }
+        let (client, events, addr) = network(boot.as_ref()).await;
+        boot.get_or_insert(addr);
         let node = ClusterNode::new(
             client,
             status(),

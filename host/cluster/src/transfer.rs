@@ -1,21 +1,21 @@
-//! Fetching a blob from a peer: the manifest first, checked against the blob id before any
-//! chunk is asked for; then the chunks, several in flight, each checked against its checksum
-//! from the manifest as it arrives, and fetched again at once when it is corrupt or truncated.
+//! Fetching a blob from a peer: the manifest first (`/infra/rpc/1`), checked against the blob
+//! id before any chunk is asked for; then every chunk over one `/infra/blob/1` stream
+//! ([`stream`]), each read into its place and checked against its checksum from the manifest;
+//! the chunks that arrived corrupt or truncated are asked for again, on a new stream.
 //! The checked chunks add up to the blob id (see [`crate::blobs`]), so no second pass over the
 //! whole blob is needed. A blob already held is not fetched at all. Every transfer feeds the
 //! per-peer throughput the scheduler sees.
 
-use crate::blobs::{chunk_checksum, BlobStore, CHUNK_BYTES, MAX_BLOB_BYTES};
+use crate::blobs::{BlobStore, MAX_BLOB_BYTES};
 use crate::messages::{Request, Response};
 use crate::ClusterError;
-use futures::StreamExt;
 use infra_net::{Client, PeerId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Chunks requested at once from one peer.
-pub const FETCH_WINDOW: usize = 16;
+pub mod stream;
+
 /// Tries per chunk before the transfer fails.
 pub const MAX_CHUNK_ATTEMPTS: u32 = 4;
 
@@ -103,21 +103,24 @@ pub async fn fetch(
             )))
         }
     }
-    let n = m.chunks.len();
     let size = m.size;
-    let mut refetched = 0u32;
-    let mut arriving = futures::stream::iter(0..n)
-        .map(|i| fetch_chunk(net, peer, blob, i, size, &m.chunks[i]))
-        .buffered(FETCH_WINDOW);
-    let mut bytes = Vec::with_capacity(m.size as usize);
-    while let Some(chunk) = arriving.next().await {
-        let (chunk, retries) = chunk?;
-        refetched += retries;
-        bytes.extend_from_slice(&chunk);
+    let mut todo: Vec<u32> = (0..m.chunks.len() as u32).collect();
+    let mut bytes = Vec::with_capacity(size as usize);
+    let (mut tries, mut refetched) = (1, 0u32);
+    loop {
+        let bad = stream::fetch_chunks(net, peer, blob, &m, &todo, &mut bytes).await?;
+        let Some(&first) = bad.first() else { break };
+        if tries == MAX_CHUNK_ATTEMPTS {
+            return Err(ClusterError::Transfer(format!(
+                "chunk {first} of blob {blob} from {peer} arrived corrupt or truncated {MAX_CHUNK_ATTEMPTS} times"
+            )));
+        }
+        tries += 1;
+        refetched += bad.len() as u32;
+        todo = bad;
     }
-    drop(arriving);
     let elapsed = started.elapsed();
-    links.record(peer, m.size, elapsed);
+    links.record(peer, size, elapsed);
     store.put_verified(blob.to_string(), bytes, m);
     Ok(Fetched {
         bytes: store.get(blob).expect("just stored"),
@@ -127,41 +130,10 @@ pub async fn fetch(
     })
 }
 
-/// Chunk `index` of a blob of `size` bytes, checked against its `checksum` and fetched again
-/// while it arrives corrupt or truncated, and how many times it had to be fetched again.
-async fn fetch_chunk(
-    net: &Client,
-    peer: PeerId,
-    blob: &str,
-    index: usize,
-    size: u64,
-    checksum: &str,
-) -> Result<(bytes::Bytes, u32), ClusterError> {
-    let want_len = CHUNK_BYTES.min(size as usize - index * CHUNK_BYTES);
-    for attempt in 0..MAX_CHUNK_ATTEMPTS {
-        let req = Request::Chunk {
-            blob: blob.into(),
-            index: index as u32,
-        };
-        let f = net.request(peer, req.to_frame()).await?;
-        Response::from_frame(&f)?;
-        if f.body.len() != want_len {
-            tracing::warn!(%peer, blob, chunk = index, attempt, got = f.body.len(), want = want_len, "chunk of the wrong length; fetching it again");
-        } else if chunk_checksum(&f.body, index, size) != checksum {
-            tracing::warn!(%peer, blob, chunk = index, attempt, "chunk failed its checksum; fetching it again");
-        } else {
-            return Ok((f.body, attempt));
-        }
-    }
-    Err(ClusterError::Transfer(format!(
-        "chunk {index} of blob {blob} from {peer} arrived corrupt or truncated {MAX_CHUNK_ATTEMPTS} times"
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blobs::Manifest;
+    use crate::blobs::{Manifest, CHUNK_BYTES};
     use crate::testing::two_nodes;
 
     /// A hostile or broken peer: a manifest that is not the blob's is refused before any chunk

@@ -19,6 +19,7 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub rpc: request_response::Behaviour<FrameCodec>,
+    pub streams: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -64,6 +65,7 @@ impl Behaviour {
                     .with_request_timeout(crate::wire::RPC_TIMEOUT)
                     .with_max_concurrent_streams(256),
             ),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

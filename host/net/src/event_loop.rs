@@ -10,7 +10,11 @@ use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{
+    gossipsub, identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Stream, StreamProtocol,
+    Swarm,
+};
+use libp2p_stream::IncomingStreams;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -78,12 +82,35 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
+    streams: libp2p_stream::Control,
 }
 
 impl Client {
     /// This node's id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Opens a raw stream to `peer` for `protocol`: for bulk transfers, which then need no
+    /// per-message framing or buffering (a blob's chunks go straight into place).
+    pub async fn open_stream(
+        &self,
+        peer: PeerId,
+        protocol: StreamProtocol,
+    ) -> Result<Stream, NetError> {
+        self.streams
+            .clone()
+            .open_stream(peer, protocol.clone())
+            .await
+            .map_err(|e| NetError::Request(format!("opening a {protocol} stream to {peer}: {e}")))
+    }
+
+    /// The raw streams peers open to this node for `protocol`; one listener per protocol.
+    pub fn accept(&self, protocol: StreamProtocol) -> Result<IncomingStreams, NetError> {
+        self.streams
+            .clone()
+            .accept(protocol.clone())
+            .map_err(|e| NetError::Setup(format!("accepting {protocol} streams: {e}")))
     }
 
     /// The peers whose status this node has received.
@@ -195,6 +222,7 @@ impl Network {
             }
         }
         let peer_id = *swarm.local_peer_id();
+        let streams = swarm.behaviour().streams.new_control();
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (ev_tx, ev_rx) = mpsc::channel(256);
         let event_loop = EventLoop {
@@ -215,6 +243,7 @@ impl Network {
             Client {
                 commands: cmd_tx,
                 peer_id,
+                streams,
             },
             ev_rx,
         ))

@@ -7,7 +7,8 @@
 //! - [`status`]: [`NodeStatus`], what a node gossips about itself;
 //! - [`secure`]: the TLS 1.3 upgrade (libp2p's TLS handshake, AES-GCM first on CPUs with AES
 //!   instructions); noise stays the fallback;
-//! - `behaviour.rs`: the composed `NetworkBehaviour`;
+//! - `behaviour.rs`: the composed `NetworkBehaviour`, with raw streams ([`Client::open_stream`],
+//!   [`Client::accept`]) for bulk transfers beside request-response;
 //! - [`Network`] (`event_loop.rs`): the one task that owns the `Swarm`; everything else talks
 //!   to it through a cloneable [`Client`] and receives [`NetEvent`]s.
 
@@ -19,7 +20,8 @@ pub mod wire;
 
 pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView};
 pub use libp2p::identity::Keypair;
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+pub use libp2p_stream::IncomingStreams;
 
 /// Loads the node's identity from `path`, or creates it there (an ed25519 key, protobuf-
 /// encoded), so a host keeps its peer id across restarts.

@@ -67,7 +67,8 @@ struct Args {
     /// Largest plugin this host accepts from a swap or an upload, bytes (small boards).
     #[arg(long)]
     max_plugin_bytes: Option<usize>,
-    /// Fault injection for tests: corrupt this many of the blob chunks this host serves.
+    /// Fault injection for tests: damage this many of the blob chunks this host serves
+    /// (alternately a flipped byte and a truncated chunk).
     #[arg(long, hide = true, default_value_t = 0)]
     corrupt_chunks: u32,
 }

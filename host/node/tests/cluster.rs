@@ -406,7 +406,8 @@ fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
 
 #[test]
 fn a_corrupted_chunk_is_fetched_again() {
-    // The coordinator corrupts the first chunks it serves; workers must notice and refetch.
+    // The coordinator damages the first two chunks it serves (a flipped byte, then a truncated
+    // chunk); workers must notice both and fetch them again.
     let c = Cluster::start(3, |i| {
         let mut a = one_core(None, i);
         if i == 0 {
@@ -423,7 +424,7 @@ fn a_corrupted_chunk_is_fetched_again() {
     let refetched: u32 = rounds(&evs).iter().map(|e| e.refetched).sum();
     assert_eq!(
         refetched, 2,
-        "both corrupted chunks were caught and fetched again"
+        "the corrupted and the truncated chunk were caught and fetched again"
     );
 }
 
