@@ -34,6 +34,14 @@ pub(crate) async fn network(
 
 /// Two nodes over real libp2p on 127.0.0.1; returns once the second has the first's status.
 pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
+    let mut nodes = joined_nodes(2).await;
+    let b = nodes.pop().unwrap();
+    (nodes.pop().unwrap(), b)
+}
+
+/// `n` nodes over real libp2p on 127.0.0.1, joined through the first; returns once every
+/// other node has the first's status.
+pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
     let runtime = infra_runtime::Runtime::builder()
         .no_disk_cache()
         .build()
@@ -41,9 +49,10 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut boot = None;
     let mut nodes = Vec::new();
-    for i in 0..2 {
+    for i in 0..n {
         let (client, events, addr) = network(boot.as_ref()).await;
         boot.get_or_insert(addr);
+        let first = nodes.first().map(ClusterNode::peer_id);
         let node = ClusterNode::new(
             client,
             status(),
@@ -57,17 +66,18 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
         )
         .expect("node");
         let tx = seen_tx.clone();
-        tokio::spawn(node.clone().serve(events, move |ev| {
-            if matches!(ev, NetEvent::PeerStatus(..)) && i == 1 {
-                let _ = tx.send(());
+        let mut told = false;
+        tokio::spawn(node.clone().serve(events, move |ev| match ev {
+            NetEvent::PeerStatus(p, _) if Some(p) == first && !told => {
+                told = true;
+                let _ = tx.send(i);
             }
+            _ => {}
         }));
         nodes.push(node);
     }
-    seen_rx
-        .recv()
-        .await
-        .expect("the second node sees the first");
-    let b = nodes.pop().unwrap();
-    (nodes.pop().unwrap(), b)
+    for _ in 1..n {
+        seen_rx.recv().await.expect("every node sees the first");
+    }
+    nodes
 }

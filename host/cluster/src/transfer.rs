@@ -134,7 +134,7 @@ pub async fn fetch(
 mod tests {
     use super::*;
     use crate::blobs::{Manifest, CHUNK_BYTES};
-    use crate::testing::two_nodes;
+    use crate::testing::{joined_nodes, two_nodes};
 
     /// A hostile or broken peer: a manifest that is not the blob's is refused before any chunk
     /// is fetched, and chunks that never match their checksums end the fetch; neither leaves
@@ -182,5 +182,23 @@ mod tests {
             .await
             .expect("held");
         assert_eq!(again.transferred, 0);
+    }
+
+    /// Many fetchers asking one holder at once all get the blob: a blob stream the holder's
+    /// accept loop could not take at that instant is asked for again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_fetchers_at_once_all_get_the_blob() {
+        let nodes = joined_nodes(7).await;
+        let x: Vec<u8> = (0..2 * CHUNK_BYTES + 7).map(|i| (i % 241) as u8).collect();
+        let id = nodes[0].store().put(x.clone());
+        let holder = nodes[0].peer_id();
+        let fetches = nodes[1..].iter().map(|n| {
+            let (n, id) = (n.clone(), id.clone());
+            tokio::spawn(async move { fetch(n.net(), n.store(), n.links(), holder, &id).await })
+        });
+        for f in futures::future::join_all(fetches).await {
+            let f = f.expect("task").expect("fetch");
+            assert_eq!(*f.bytes, x);
+        }
     }
 }

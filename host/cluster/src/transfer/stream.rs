@@ -30,8 +30,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fetcher waits for any one chunk (its length and bytes).
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tries to open a stream and get an answer. libp2p-stream drops an inbound stream when the
-/// holder's accept loop has one waiting already, which many fetchers at once can cause.
-const OPEN_ATTEMPTS: u32 = 5;
+/// holder's accept loop has one waiting already, which many fetchers at once can cause; the
+/// fetcher then sees its stream closed before the answer, and asks again after a pause.
+const OPEN_ATTEMPTS: u32 = 6;
 const VERSION: u8 = 1;
 const MAX_ID_BYTES: usize = 128;
 const MAX_CHUNKS: usize = (MAX_BLOB_BYTES / CHUNK_BYTES as u64) as usize + 1;
@@ -180,7 +181,12 @@ async fn ask(
             }
             Err(e) if attempt < OPEN_ATTEMPTS && dropped(&e) => {
                 tracing::debug!(%peer, blob, attempt, "blob stream closed before its answer ({e}); asking again");
-                tokio::time::sleep(Duration::from_millis(20 * attempt as u64)).await;
+                // Apart from each other, so that fetchers that collided do not collide again.
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos() % 20);
+                let pause = 20 * attempt as u64 + jitter as u64;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             Err(e) => return Err(stream_err(peer, e)),
         }
@@ -191,7 +197,7 @@ fn dropped(e: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         e.kind(),
-        UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted
+        UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted | WriteZero
     )
 }
 
