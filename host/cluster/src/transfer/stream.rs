@@ -8,16 +8,18 @@
 //!   - 0: for each asked chunk, in order, its `u32` length and then its bytes.
 //!   - 1: a `u16` length and a UTF-8 reason; the stream ends.
 //!
-//! The holder bounds what it serves at once ([`MAX_SERVED_STREAMS`]) and how long a request
-//! may take to arrive ([`REQUEST_TIMEOUT`]); the fetcher bounds each chunk's wait
-//! ([`CHUNK_TIMEOUT`]) and refuses a chunk longer than [`CHUNK_BYTES`].
+//! The holder bounds what it serves at once ([`MAX_SERVED_STREAMS`], [`MAX_STREAMS_PER_PEER`]),
+//! how long a request may take to arrive ([`REQUEST_TIMEOUT`]) and how long a fetcher may take
+//! to read a chunk ([`CHUNK_TIMEOUT`]); the fetcher bounds each chunk's wait the same way and
+//! refuses a chunk longer than [`CHUNK_BYTES`].
 
 use crate::blobs::{chunk_checksum, chunk_range, Manifest, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::{ClusterError, ClusterNode};
 use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
 use infra_net::{Client, IncomingStreams, PeerId, Stream, StreamProtocol};
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -25,6 +27,9 @@ use tokio::time::timeout;
 pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/infra/blob/1");
 /// Streams a holder serves at once; more wait their turn.
 pub const MAX_SERVED_STREAMS: usize = 32;
+/// Streams a holder serves one peer at once; more from that peer are refused, so one peer
+/// cannot take every turn. A fetch uses one stream at a time.
+pub const MAX_STREAMS_PER_PEER: usize = 8;
 /// How long a holder waits for a request once a stream is open.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fetcher waits for any one chunk (its length and bytes).
@@ -93,7 +98,13 @@ async fn read_request<R: AsyncRead + Unpin>(io: &mut R) -> io::Result<(String, V
 /// Serves the blob streams peers open to `node`, until the network stops.
 pub(crate) async fn serve(node: ClusterNode, mut incoming: IncomingStreams) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SERVED_STREAMS));
+    let per_peer = PeerStreams::default();
     while let Some((peer, stream)) = incoming.next().await {
+        let Some(slot) = per_peer.take(peer) else {
+            let why = format!("more than {MAX_STREAMS_PER_PEER} blob streams from {peer} at once");
+            tokio::spawn(timeout(REQUEST_TIMEOUT, refuse(stream, why)));
+            continue;
+        };
         let (node, permits) = (node.clone(), permits.clone());
         tokio::spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
@@ -102,7 +113,39 @@ pub(crate) async fn serve(node: ClusterNode, mut incoming: IncomingStreams) {
             if let Err(e) = serve_one(&node, stream).await {
                 tracing::debug!(%peer, "blob stream: {e}");
             }
+            drop(slot);
         });
+    }
+}
+
+/// Streams being served, per peer.
+#[derive(Clone, Default)]
+struct PeerStreams(Arc<Mutex<HashMap<PeerId, usize>>>);
+
+/// One stream's place in [`PeerStreams`], given back on drop.
+struct PeerSlot(PeerStreams, PeerId);
+
+impl PeerStreams {
+    fn take(&self, peer: PeerId) -> Option<PeerSlot> {
+        let mut map = self.0.lock().expect("peer streams lock");
+        let n = map.entry(peer).or_default();
+        if *n >= MAX_STREAMS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot(self.clone(), peer))
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = (self.0).0.lock().expect("peer streams lock");
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -112,23 +155,30 @@ async fn serve_one(node: &ClusterNode, mut s: Stream) -> io::Result<()> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no blob request in time"))??;
     let store = node.store();
     let (Some(bytes), Some(m)) = (store.get(&blob), store.manifest(&blob)) else {
-        return refuse(s, &format!("blob {blob} is not held here")).await;
+        return refuse(s, format!("blob {blob} is not held here")).await;
     };
     if let Some(bad) = chunks.iter().find(|&&c| c as usize >= m.chunks.len()) {
         let n = m.chunks.len();
-        return refuse(s, &format!("blob {blob} has {n} chunks, not a chunk {bad}")).await;
+        return refuse(s, format!("blob {blob} has {n} chunks, not a chunk {bad}")).await;
     }
     s.write_all(&[STATUS_OK]).await?;
     for &c in &chunks {
         let range = chunk_range(m.size, c).expect("checked against the manifest");
         let chunk = node.maybe_corrupt(bytes.slice(range));
-        s.write_all(&(chunk.len() as u32).to_le_bytes()).await?;
-        s.write_all(&chunk).await?;
+        timeout(CHUNK_TIMEOUT, async {
+            s.write_all(&(chunk.len() as u32).to_le_bytes()).await?;
+            s.write_all(&chunk).await
+        })
+        .await
+        .map_err(|_| {
+            let what = format!("chunk {c} of blob {blob} not taken in {CHUNK_TIMEOUT:?}");
+            io::Error::new(io::ErrorKind::TimedOut, what)
+        })??;
     }
     s.close().await
 }
 
-async fn refuse(mut s: Stream, why: &str) -> io::Result<()> {
+async fn refuse(mut s: Stream, why: String) -> io::Result<()> {
     let why = &why.as_bytes()[..why.len().min(u16::MAX as usize)];
     s.write_all(&[STATUS_REFUSED]).await?;
     s.write_all(&(why.len() as u16).to_le_bytes()).await?;
@@ -267,8 +317,45 @@ pub(crate) async fn fetch_chunks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::network;
+    use crate::testing::{network, two_nodes};
     use infra_net::NetEvent;
+
+    /// One peer holding every slot it may have is refused a further stream, by a message that
+    /// says why; once its streams close, it is served again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_gets_at_most_its_share_of_blob_streams() {
+        let (a, b) = two_nodes().await;
+        let x: Vec<u8> = (0..9 * CHUNK_BYTES).map(|i| (i % 239) as u8).collect();
+        let id = a.store().put(x.clone());
+        let m = a.store().manifest(&id).expect("held");
+        let all: Vec<u32> = (0..9).collect();
+        // Streams that ask for every chunk and then read nothing: each holds its slot.
+        let mut held = Vec::new();
+        for _ in 0..MAX_STREAMS_PER_PEER {
+            held.push(ask(b.net(), a.peer_id(), &id, &all).await.expect("served"));
+        }
+        let e = fetch_chunks(b.net(), a.peer_id(), &id, &m, &[0], &mut Vec::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("blob streams from") && e.contains("at once"),
+            "{e}"
+        );
+        drop(held);
+        // The holder learns of the closed streams when its writes fail; until then it refuses.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match crate::transfer::fetch(b.net(), b.store(), b.links(), a.peer_id(), &id).await {
+                Ok(f) => break assert_eq!(*f.bytes, x),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    assert!(e.to_string().contains("at once"), "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("still refused after the streams closed: {e}"),
+            }
+        }
+    }
 
     /// A hostile holder, speaking the protocol by hand: a truncated chunk is reported for a
     /// second try while its neighbour lands in place; an oversized chunk and a refusal end the
@@ -289,7 +376,7 @@ mod tests {
                 let (_, asked) = read_request(&mut s).await.expect("request");
                 assert_eq!(asked, [0, 1]);
                 if n == 3 {
-                    refuse(s, "no such blob here").await.expect("refuse");
+                    refuse(s, "no such blob here".into()).await.expect("refuse");
                     continue;
                 }
                 // The fetcher hangs up on an oversized chunk: later writes may fail.
