@@ -198,14 +198,13 @@ impl ClusterNode {
     /// alternate between a flipped byte and a truncated chunk, the first being a flip.
     pub(crate) fn maybe_corrupt(&self, bytes: Bytes) -> Bytes {
         let left = &self.inner.corrupt_left;
+        if bytes.is_empty() {
+            return bytes;
+        }
         let Ok(n) = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         else {
             return bytes;
         };
-        if bytes.is_empty() {
-            left.fetch_add(1, Ordering::SeqCst);
-            return bytes;
-        }
         let flip = (self.inner.config.corrupt_chunks - n).is_multiple_of(2);
         if flip {
             let mut copy = bytes.to_vec();

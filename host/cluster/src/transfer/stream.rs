@@ -199,32 +199,32 @@ async fn ask(
     loop {
         attempt += 1;
         let mut s = net.open_stream(peer, BLOB_PROTOCOL).await?;
+        // The status, and a refusal's reason, within one bound.
         let answered = timeout(CHUNK_TIMEOUT, async {
             s.write_all(&request).await?;
             s.flush().await?;
             let mut status = [0u8; 1];
             s.read_exact(&mut status).await?;
-            Ok::<u8, io::Error>(status[0])
+            if status[0] != STATUS_REFUSED {
+                return Ok((status[0], Vec::new()));
+            }
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await?;
+            let mut why = vec![0u8; u16::from_le_bytes(len) as usize];
+            s.read_exact(&mut why).await?;
+            Ok::<_, io::Error>((STATUS_REFUSED, why))
         })
         .await
         .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time")));
         match answered {
-            Ok(STATUS_OK) => return Ok(s),
-            Ok(STATUS_REFUSED) => {
-                let mut len = [0u8; 2];
-                s.read_exact(&mut len)
-                    .await
-                    .map_err(|e| stream_err(peer, e))?;
-                let mut why = vec![0u8; u16::from_le_bytes(len) as usize];
-                s.read_exact(&mut why)
-                    .await
-                    .map_err(|e| stream_err(peer, e))?;
+            Ok((STATUS_OK, _)) => return Ok(s),
+            Ok((STATUS_REFUSED, why)) => {
                 return Err(ClusterError::Transfer(format!(
                     "{peer} cannot serve blob {blob}: {}",
                     String::from_utf8_lossy(&why)
                 )));
             }
-            Ok(other) => {
+            Ok((other, _)) => {
                 return Err(ClusterError::Protocol(format!(
                     "{peer} answered a blob request with status {other}"
                 )))
@@ -320,6 +320,20 @@ mod tests {
     use crate::testing::{network, two_nodes};
     use infra_net::NetEvent;
 
+    /// The error of a fetch of `chunks` that must fail.
+    async fn refused(
+        net: &Client,
+        peer: PeerId,
+        blob: &str,
+        m: &Manifest,
+        chunks: &[u32],
+    ) -> String {
+        fetch_chunks(net, peer, blob, m, chunks, &mut Vec::new())
+            .await
+            .expect_err("the fetch must fail")
+            .to_string()
+    }
+
     /// One peer holding every slot it may have is refused a further stream, by a message that
     /// says why; once its streams close, it is served again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,10 +348,7 @@ mod tests {
         for _ in 0..MAX_STREAMS_PER_PEER {
             held.push(ask(b.net(), a.peer_id(), &id, &all).await.expect("served"));
         }
-        let e = fetch_chunks(b.net(), a.peer_id(), &id, &m, &[0], &mut Vec::new())
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = refused(b.net(), a.peer_id(), &id, &m, &[0]).await;
         assert!(
             e.contains("blob streams from") && e.contains("at once"),
             "{e}"
@@ -405,16 +416,10 @@ mod tests {
         assert_eq!(dst[..CHUNK_BYTES], blob[..CHUNK_BYTES]);
         assert_eq!(dst.len(), blob.len());
 
-        let e = fetch_chunks(&fetcher, peer, &id, &m, &[0, 1], &mut dst)
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = refused(&fetcher, peer, &id, &m, &[0, 1]).await;
         assert!(e.contains("chunks are at most"), "{e}");
 
-        let e = fetch_chunks(&fetcher, peer, &id, &m, &[0, 1], &mut dst)
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = refused(&fetcher, peer, &id, &m, &[0, 1]).await;
         assert!(
             e.contains("cannot serve blob") && e.contains("no such blob here"),
             "{e}"
