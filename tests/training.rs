@@ -1,6 +1,7 @@
 //! Native training (issue 3) through real libtorch and real plugins: the digits accuracy bar,
-//! exact parameter and checkpoint round trips, CSV errors, non-iid convergence with `median`,
-//! a trapping aggregator, and the cleaning report on planted bad rows.
+//! exact parameter and checkpoint round trips (a model built from a vector draws no random
+//! weights), CSV errors, non-iid convergence with `median`, a trapping aggregator, and the
+//! cleaning report on planted bad rows.
 
 use infra_tests::runtime;
 use infra_train::job::ModelSpec;
@@ -70,6 +71,24 @@ fn flat_parameters_round_trip_exactly() {
             b.load_flat(&flat[1..]).is_err(),
             "a wrong length is refused"
         );
+
+        // Built straight from the vector (as a round's workers and evaluation do): the same
+        // model, and no random weights drawn (tch's generator is where it was).
+        tch::manual_seed(3);
+        let c = Model::loaded(&spec, 64, 10, tch::Device::Cpu, &flat).unwrap();
+        let after_loaded = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap().flat();
+        tch::manual_seed(3);
+        let fresh = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap().flat();
+        assert_eq!(after_loaded, fresh, "loading draws nothing from tch's generator");
+        assert!(c.flat().iter().zip(&flat).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_eq!(
+            Vec::<f32>::try_from(c.forward(&xs, false).flatten(0, -1)).unwrap(),
+            Vec::<f32>::try_from(ya.flatten(0, -1)).unwrap()
+        );
+        let Err(e) = Model::loaded(&spec, 64, 10, tch::Device::Cpu, &flat[1..]) else {
+            panic!("a wrong length is refused when loading too");
+        };
+        assert!(e.to_string().contains("parameters given"), "{e}");
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--noise` for cluster peers
 //! that secure connections with noise instead of TLS, `--only GROUP` for one of
-//! `aggregation`, `scheduling`, `overhead`, `training`, `cluster`).
+//! `aggregation`, `scheduling`, `overhead`, `training`, `cluster`, or one part of the cluster
+//! group: `discovery`, `transfer`, `rounds`; `--rounds 1:none,10:f16` picks the local epochs
+//! and compression of the round-overhead rows).
 
 mod aggregation;
 mod cluster;

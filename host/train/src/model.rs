@@ -7,6 +7,15 @@ use crate::TrainError;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
+/// How a model's variables start.
+#[derive(Clone, Copy)]
+enum Start {
+    /// tch's default initialisation, from its global seed.
+    Random,
+    /// Zeros, for a model about to be loaded.
+    Zeros,
+}
+
 /// A model and its variables.
 pub struct Model {
     vs: nn::VarStore,
@@ -24,6 +33,48 @@ impl Model {
         classes: usize,
         device: Device,
     ) -> Result<Self, TrainError> {
+        Self::build(spec, input, classes, device, Start::Random)
+    }
+
+    /// Builds `spec` holding `flat` (from [`Model::flat`] of the same architecture). The
+    /// variables start as zeros, not random draws that would be overwritten at once: a round's
+    /// worker and evaluation load a model every round, and drawing ~1M random weights costs
+    /// milliseconds on one core.
+    pub fn loaded(
+        spec: &ModelSpec,
+        input: usize,
+        classes: usize,
+        device: Device,
+        flat: &[f32],
+    ) -> Result<Self, TrainError> {
+        let mut m = Self::build(spec, input, classes, device, Start::Zeros)?;
+        m.load_flat(flat)?;
+        Ok(m)
+    }
+
+    fn build(
+        spec: &ModelSpec,
+        input: usize,
+        classes: usize,
+        device: Device,
+        start: Start,
+    ) -> Result<Self, TrainError> {
+        let linear = match start {
+            Start::Random => nn::LinearConfig::default(),
+            Start::Zeros => nn::LinearConfig {
+                ws_init: nn::Init::Const(0.0),
+                bs_init: Some(nn::Init::Const(0.0)),
+                bias: true,
+            },
+        };
+        let conv = match start {
+            Start::Random => nn::ConvConfig::default(),
+            Start::Zeros => nn::ConvConfig {
+                ws_init: nn::Init::Const(0.0),
+                bs_init: nn::Init::Const(0.0),
+                ..Default::default()
+            },
+        };
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let net = match spec {
@@ -36,7 +87,7 @@ impl Model {
                             &root / format!("fc{i}"),
                             width as i64,
                             h as i64,
-                            Default::default(),
+                            linear,
                         ))
                         .add_fn(|x| x.relu());
                     width = h;
@@ -45,7 +96,7 @@ impl Model {
                     &root / "out",
                     width as i64,
                     classes as i64,
-                    Default::default(),
+                    linear,
                 ))
             }
             ModelSpec::Cnn { channels } => {
@@ -56,10 +107,7 @@ impl Model {
                     )));
                 }
                 let (c1, c2) = (channels[0] as i64, channels[1] as i64);
-                let conv = nn::ConvConfig {
-                    padding: 1,
-                    ..Default::default()
-                };
+                let conv = nn::ConvConfig { padding: 1, ..conv };
                 let pooled = side / 2 / 2;
                 nn::seq_t()
                     .add_fn(move |x| x.view([-1, 1, side, side]))
@@ -72,14 +120,14 @@ impl Model {
                         &root / "fc",
                         c2 * pooled * pooled,
                         64,
-                        Default::default(),
+                        linear,
                     ))
                     .add_fn(|x| x.relu())
                     .add(nn::linear(
                         &root / "out",
                         64,
                         classes as i64,
-                        Default::default(),
+                        linear,
                     ))
             }
         };

@@ -414,8 +414,13 @@ pub fn run(job: &JobSpec, runtime: &Runtime, opts: &RunOptions) -> Result<JobRep
                         let seed = job.seed ^ task_id(round, s);
                         scope.spawn(move || -> Result<TaskOutcome, TrainError> {
                             let t = Instant::now();
-                            let mut model = Model::new(&job.model, shard.width(), classes, device)?;
-                            model.load_flat(global_ref)?;
+                            let model = Model::loaded(
+                                &job.model,
+                                shard.width(),
+                                classes,
+                                device,
+                                global_ref,
+                            )?;
                             let (loss, samples) =
                                 optim::train(&model, shard, &job.optimizer, &job.training, seed)?;
                             Ok(TaskOutcome {

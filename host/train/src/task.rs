@@ -50,15 +50,13 @@ pub fn train_shard(
     seed: u64,
 ) -> Result<TaskUpdate, TrainError> {
     let device = crate::device::resolve(&job.device).map_err(TrainError::Job)?;
-    let mut model = Model::new(&job.model, shard.width(), shard.classes, device)?;
-    if global.len() != model.num_params() {
-        return Err(TrainError::Model(format!(
-            "the global model has {} parameters, this job's model {}",
-            global.len(),
-            model.num_params()
-        )));
-    }
-    model.load_flat(global)?;
+    let model = Model::loaded(&job.model, shard.width(), shard.classes, device, global)
+        .map_err(|e| match e {
+            TrainError::Model(m) => {
+                TrainError::Model(format!("the global model does not fit this job's: {m}"))
+            }
+            e => e,
+        })?;
     let (loss, samples) = optim::train(&model, shard, &job.optimizer, &job.training, seed)?;
     Ok(TaskUpdate {
         params: model.flat(),

@@ -80,8 +80,7 @@ pub(super) async fn finish_round(
     let round = ev.round;
     let acc = background(move || {
         let device = infra_train::device::resolve(&e.spec.device).map_err(ClusterError::Job)?;
-        let mut m = Model::new(&e.spec.model, e.width, e.classes, device)?;
-        m.load_flat(&e.params)?;
+        let m = Model::loaded(&e.spec.model, e.width, e.classes, device, &e.params)?;
         let (acc, _loss) = infra_train::task::evaluate(&m, &e.test)?;
         if let Some(p) = e.checkpoint {
             let mut meta = e.meta;
