@@ -79,8 +79,15 @@ fn flat_parameters_round_trip_exactly() {
         let after_loaded = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap().flat();
         tch::manual_seed(3);
         let fresh = Model::new(&spec, 64, 10, tch::Device::Cpu).unwrap().flat();
-        assert_eq!(after_loaded, fresh, "loading draws nothing from tch's generator");
-        assert!(c.flat().iter().zip(&flat).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_eq!(
+            after_loaded, fresh,
+            "loading draws nothing from tch's generator"
+        );
+        assert!(c
+            .flat()
+            .iter()
+            .zip(&flat)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
         assert_eq!(
             Vec::<f32>::try_from(c.forward(&xs, false).flatten(0, -1)).unwrap(),
             Vec::<f32>::try_from(ya.flatten(0, -1)).unwrap()

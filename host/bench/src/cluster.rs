@@ -6,7 +6,8 @@
 //! - the round overhead of a ~1M-parameter MLP: a coordinator and two workers, one task each
 //!   per round; everything that is not local compute (weights down, updates up, scheduling,
 //!   aggregation, evaluation) as a share of the round, next to its floor: the same bytes per
-//!   round moved over plain TCP on loopback, in the same pattern.
+//!   round moved over plain TCP on loopback, in the same pattern; and a round's transfers
+//!   alone over libp2p, with no training beside them, against plain TCP.
 
 use crate::Row;
 use infra_cluster::{ClusterNode, JobEvent, NodeConfig};
@@ -264,10 +265,14 @@ async fn round_overhead(epochs: usize, compression: &str) -> Rounds {
 /// the default set.
 fn round_workloads() -> Vec<(usize, String)> {
     let arg: Option<String> = std::env::args().skip_while(|a| a != "--rounds").nth(1);
-    let text = arg.as_deref().unwrap_or("1:none,5:none,10:none,1:f16,10:f16");
+    let text = arg
+        .as_deref()
+        .unwrap_or("1:none,5:none,10:none,1:f16,10:f16");
     text.split(',')
         .map(|w| {
-            let (e, c) = w.split_once(':').expect("--rounds takes EPOCHS:COMPRESSION,...");
+            let (e, c) = w
+                .split_once(':')
+                .expect("--rounds takes EPOCHS:COMPRESSION,...");
             (e.parse().expect("local epochs are a number"), c.to_string())
         })
         .collect()
@@ -361,6 +366,18 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
                 rows.push(transfer_row(tls, if quick { 2 } else { 5 }).await);
             }
         }
+        if part("rounds") {
+            // The weights of the 1.05M-parameter MLP, f32, to two workers and back.
+            let each = 4_187_240;
+            let (p2p, tcp) = (libp2p_round(each, 41).await, plain_tcp_round(each, 2, 41).await);
+            rows.push(Row {
+                what: format!("a round's transfers alone: {:.1} MB to each of 2 workers at once in a request over libp2p, {0:.1} MB back from each in the answer (no training beside them)", each as f64 / 1e6),
+                wasm: format!("{:.1} ms", p2p.as_secs_f64() * 1e3),
+                native: format!("plain TCP {:.1} ms", tcp.as_secs_f64() * 1e3),
+                ratio: format!("{:.1}x plain TCP's time", p2p.as_secs_f64() / tcp.as_secs_f64()),
+                target: "-".into(),
+            });
+        }
         let rounds = if part("rounds") { round_workloads() } else { Vec::new() };
         for (epochs, compression) in rounds {
             let compression = compression.as_str();
@@ -391,3 +408,62 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
     })
 }
 
+/// A round's transfers alone over libp2p (TLS or noise, yamux, `/infra/rpc/1`), with no
+/// training or evaluation beside them: a coordinator sends `each` bytes to each of two workers
+/// at once in a request, and each answers with `each` bytes (as weights go down and updates
+/// come up). Median of `reps` rounds.
+async fn libp2p_round(each: usize, reps: usize) -> Duration {
+    let tls = tls_unless_noise_asked();
+    let heartbeat = Duration::from_millis(200);
+    let (coordinator, mut events) =
+        Network::start(config(None, heartbeat, tls), status(0)).expect("network");
+    let addr = listening(&mut events).await;
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let (w, mut requests) =
+            Network::start(config(Some(&addr), heartbeat, tls), status(1000)).expect("network");
+        let answer = w.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = requests.recv().await {
+                if let NetEvent::Request { id, frame, .. } = ev {
+                    answer.reply(id, frame).await.expect("reply");
+                }
+            }
+        });
+        workers.push(w);
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < workers.len() {
+        if let Some(NetEvent::PeerStatus(p, _)) = events.recv().await {
+            seen.insert(p);
+        }
+    }
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let weights = infra_net::Frame {
+        head: b"{}".to_vec(),
+        body: vec![7u8; each].into(),
+    };
+    let mut times = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let tasks: Vec<_> = workers
+            .iter()
+            .map(|w| {
+                let (c, peer, frame) = (coordinator.clone(), w.peer_id(), weights.clone());
+                tokio::spawn(async move {
+                    let update = c.request(peer, frame).await.expect("request");
+                    assert_eq!(update.body.len(), each);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        times.push(t.elapsed());
+    }
+    for n in workers.iter().chain([&coordinator]) {
+        n.stop().await;
+    }
+    times.sort();
+    times[times.len() / 2]
+}

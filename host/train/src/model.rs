@@ -116,19 +116,9 @@ impl Model {
                     .add(nn::conv2d(&root / "conv2", c1, c2, 3, conv))
                     .add_fn(|x| x.relu().max_pool2d_default(2))
                     .add_fn(|x| x.flatten(1, -1))
-                    .add(nn::linear(
-                        &root / "fc",
-                        c2 * pooled * pooled,
-                        64,
-                        linear,
-                    ))
+                    .add(nn::linear(&root / "fc", c2 * pooled * pooled, 64, linear))
                     .add_fn(|x| x.relu())
-                    .add(nn::linear(
-                        &root / "out",
-                        64,
-                        classes as i64,
-                        linear,
-                    ))
+                    .add(nn::linear(&root / "out", 64, classes as i64, linear))
             }
         };
         let mut names: Vec<String> = vs.variables().into_keys().collect();

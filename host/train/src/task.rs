@@ -50,13 +50,14 @@ pub fn train_shard(
     seed: u64,
 ) -> Result<TaskUpdate, TrainError> {
     let device = crate::device::resolve(&job.device).map_err(TrainError::Job)?;
-    let model = Model::loaded(&job.model, shard.width(), shard.classes, device, global)
-        .map_err(|e| match e {
+    let model = Model::loaded(&job.model, shard.width(), shard.classes, device, global).map_err(
+        |e| match e {
             TrainError::Model(m) => {
                 TrainError::Model(format!("the global model does not fit this job's: {m}"))
             }
             e => e,
-        })?;
+        },
+    )?;
     let (loss, samples) = optim::train(&model, shard, &job.optimizer, &job.training, seed)?;
     Ok(TaskUpdate {
         params: model.flat(),
