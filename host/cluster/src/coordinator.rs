@@ -206,12 +206,14 @@ async fn drive(
     // The evaluation and checkpoint of round r run beside round r + 1's tasks (they only need
     // r's model); they finish in order, and every exit waits for the one in flight.
     let mut finishing: Option<Finishing> = None;
+    // A round starts where the one before it ended, so a wait for the evaluation before that
+    // (below) counts in the round it delays instead of in none.
+    let mut round_started = Instant::now();
     let outcome: Result<Outcome, ClusterError> = async {
         for round in first..=spec.rounds {
             if job.cancelled() {
                 return Ok(Outcome::Cancelled);
             }
-            let round_started = Instant::now();
             // The weights ride in each training request; a model too large for one frame goes as
             // a blob the workers fetch.
             let encoded =
@@ -346,10 +348,12 @@ async fn drive(
                 meta,
             };
             let settling = Instant::now();
+            round_started = settling;
             settle(finishing.take()).await?;
             let waited_ms = settling.elapsed().as_secs_f64() * 1e3;
             if waited_ms >= 1.0 {
-                // Time no round accounts for: the previous evaluation was still running.
+                // The previous evaluation was still running; the next round's time includes
+                // the wait.
                 tracing::info!(
                     round,
                     waited_ms,
