@@ -209,6 +209,10 @@ async fn drive(
     // A round starts where the one before it ended, so a wait for the evaluation before that
     // (below) counts in the round it delays instead of in none.
     let mut round_started = Instant::now();
+    // The global model of the round before last: once the round after it has settled nothing
+    // holds it, and the next aggregation writes into its memory instead of a fresh buffer
+    // (which the kernel would fault in and zero on the round's critical path).
+    let mut spare: Option<Arc<Vec<f32>>> = None;
     let outcome: Result<Outcome, ClusterError> = async {
         for round in first..=spec.rounds {
             if job.cancelled() {
@@ -282,7 +286,10 @@ async fn drive(
                 })
                 .collect();
             let tasks_done_at = round_started.elapsed();
-            let mut next = Vec::with_capacity(global.len());
+            let mut next = spare
+                .take()
+                .and_then(|a| Arc::try_unwrap(a).ok())
+                .unwrap_or_default();
             let summary = agg
                 .instance
                 .aggregate_into(round, &global, &refs, DEFAULT_CHUNK, &mut next)
@@ -304,7 +311,7 @@ async fn drive(
             if let Some(id) = &global_blob {
                 n.store.remove(id);
             }
-            global = Arc::new(next);
+            spare = Some(std::mem::replace(&mut global, Arc::new(next)));
 
             let seconds = round_started.elapsed().as_secs_f64();
             tracing::info!(
