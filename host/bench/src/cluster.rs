@@ -11,7 +11,7 @@
 
 use crate::Row;
 use infra_cluster::{ClusterNode, JobEvent, NodeConfig};
-use infra_net::{Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
+use infra_net::{Client, Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,10 +37,19 @@ fn tls_unless_noise_asked() -> bool {
     !std::env::args().any(|a| a == "--noise")
 }
 
-async fn listening(events: &mut tokio::sync::mpsc::Receiver<NetEvent>) -> Multiaddr {
+/// A network on 127.0.0.1 offering `cpu_millis` (joined through `boot`, if given), its events
+/// and its address, once it listens.
+async fn start_network(
+    boot: Option<&Multiaddr>,
+    heartbeat: Duration,
+    tls: bool,
+    cpu_millis: u32,
+) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
+    let (client, mut events) =
+        Network::start(config(boot, heartbeat, tls), status(cpu_millis)).expect("network");
     loop {
         if let Some(NetEvent::Listening(a)) = events.recv().await {
-            return a;
+            return (client, events, a);
         }
     }
 }
@@ -60,9 +69,7 @@ async fn nodes(
     let mut boot = None;
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..n {
-        let (client, mut events) =
-            Network::start(config(boot.as_ref(), heartbeat, tls), status(cpu(i))).expect("network");
-        let addr = listening(&mut events).await;
+        let (client, events, addr) = start_network(boot.as_ref(), heartbeat, tls, cpu(i)).await;
         if i == 0 {
             boot = Some(addr);
         }
@@ -109,32 +116,6 @@ async fn discovery(n: usize, heartbeat: Duration) -> Duration {
     took
 }
 
-/// Plain TCP on loopback: the same bytes, no encryption, no multiplexing, no checksums. Both
-/// ends run as tasks on the runtime's workers, like the fetch it is compared with.
-async fn tcp_copy(bytes: &[u8]) -> Duration {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let payload = bytes.to_vec();
-    let len = payload.len();
-    let server = tokio::spawn(async move {
-        let (mut s, _) = l.accept().await.expect("accept");
-        s.write_all(&payload).await.expect("write");
-    });
-    let client = tokio::spawn(async move {
-        let t = Instant::now();
-        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let mut buf = Vec::with_capacity(len);
-        c.read_to_end(&mut buf).await.expect("read");
-        (t.elapsed(), buf.len())
-    });
-    let (d, got) = client.await.expect("client");
-    server.await.expect("server");
-    assert_eq!(got, len);
-    d
-}
-
 /// The 100 MB fetch over TLS (`tls`) or noise, next to a plain TCP copy in the same run.
 async fn transfer_row(tls: bool, reps: usize) -> Row {
     let size = 100 * 1000 * 1000;
@@ -163,7 +144,7 @@ async fn transfer(size: usize, reps: usize, tls: bool) -> (Duration, Duration) {
         let bytes: Vec<u8> = (0..size)
             .map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(r as u32) as u8)
             .collect();
-        tcp.push(tcp_copy(&bytes).await);
+        tcp.push(plain_tcp(size, 0, 1, 1).await);
         let id = ns[0].store().put(bytes);
         // On a worker of the runtime, as a node's fetches run (inside its tasks); polled from
         // `block_on`'s thread instead, every frame that arrives is a wake-up across threads.
@@ -290,48 +271,49 @@ struct Rounds {
     bytes: f64,
 }
 
-/// The reference for a round's overhead: its transfers alone over plain TCP on loopback, no
-/// encryption, no multiplexing, no framing. `workers` peers each get `each` bytes at once,
-/// then each sends `each` bytes back at once (weights down, updates up), on connections made
-/// beforehand (as a cluster's are). Median of `reps`; the floor of what any transport moves
-/// in a round on this machine.
-async fn plain_tcp_round(each: usize, workers: usize, reps: usize) -> Duration {
+/// The reference for every transfer here: plain TCP on loopback, with no encryption,
+/// multiplexing, framing or checksums, on connections made beforehand (as a cluster's are).
+/// A coordinator sends `down` bytes to each of `workers` peers at once; each reads them all,
+/// then sends `up` bytes back (0: none). Timed until every peer has its bytes and the
+/// coordinator has every answer; median of `reps`. A blob copy is `(size, 0, 1)`; a round's
+/// weights down and updates up are `(each, each, 2)`.
+async fn plain_tcp(down: usize, up: usize, workers: usize, reps: usize) -> Duration {
     let mut times = Vec::new();
     for _ in 0..reps {
         let mut coordinator_ends = Vec::new();
-        let mut worker_tasks = Vec::new();
+        let mut peer_ends = Vec::new();
         for _ in 0..workers {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind");
             let addr = l.local_addr().expect("addr");
-            worker_tasks.push(tokio::spawn(async move {
+            peer_ends.push(tokio::spawn(async move {
                 let (mut s, _) = l.accept().await.expect("accept");
-                let mut weights = vec![0u8; each];
-                s.read_exact(&mut weights).await.expect("read weights");
-                s.write_all(&weights).await.expect("write update");
+                let mut got = vec![0u8; down];
+                s.read_exact(&mut got).await.expect("read");
+                s.write_all(&got[..up.min(down)]).await.expect("answer");
+                s.write_all(&vec![0u8; up.saturating_sub(down)])
+                    .await
+                    .expect("answer");
             }));
             let c = tokio::net::TcpStream::connect(addr).await.expect("connect");
             c.set_nodelay(true).expect("nodelay");
-            coordinator_ends.push((c, vec![7u8; each], vec![0u8; each]));
+            coordinator_ends.push((c, vec![7u8; down], vec![0u8; up]));
         }
         let t = Instant::now();
-        let rounds: Vec<_> = coordinator_ends
+        let sends: Vec<_> = coordinator_ends
             .into_iter()
-            .map(|(mut c, weights, mut update)| {
+            .map(|(mut c, out, mut back)| {
                 tokio::spawn(async move {
-                    c.write_all(&weights).await.expect("write weights");
-                    c.read_exact(&mut update).await.expect("read update");
+                    c.write_all(&out).await.expect("send");
+                    c.read_exact(&mut back).await.expect("read the answer");
                 })
             })
             .collect();
-        for r in rounds {
-            r.await.expect("coordinator end");
+        for task in sends.into_iter().chain(peer_ends) {
+            task.await.expect("transfer end");
         }
         times.push(t.elapsed());
-        for w in worker_tasks {
-            w.await.expect("worker end");
-        }
     }
     times.sort();
     times[times.len() / 2]
@@ -369,7 +351,7 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
         if part("rounds") {
             // The weights of the 1.05M-parameter MLP, f32, to two workers and back.
             let each = 4_187_240;
-            let (p2p, tcp) = (libp2p_round(each, 41).await, plain_tcp_round(each, 2, 41).await);
+            let (p2p, tcp) = (libp2p_round(each, 41).await, plain_tcp(each, each, 2, 41).await);
             rows.push(Row {
                 what: format!("a round's transfers alone: {:.1} MB to each of 2 workers at once in a request over libp2p, {0:.1} MB back from each in the answer (no training beside them)", each as f64 / 1e6),
                 wasm: format!("{:.1} ms", p2p.as_secs_f64() * 1e3),
@@ -384,7 +366,10 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
             let r = round_overhead(epochs, compression).await;
             // The same bytes per round over plain TCP, measured right after the job; as a
             // share, against a round of the job's compute plus that transfer alone.
-            let floor = plain_tcp_round((r.bytes / 4.0) as usize, 2, 9).await.as_secs_f64();
+            let floor = {
+                let each = (r.bytes / 4.0) as usize;
+                plain_tcp(each, each, 2, 9)
+            }.await.as_secs_f64();
             let spent = r.seconds - r.compute;
             rows.push(Row {
                 what: format!("round overhead, 1.05M-param MLP, {epochs} local epoch(s), `compression = \"{compression}\"`, coordinator + 2 workers (everything but the slowest task's compute)"),
@@ -415,13 +400,10 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
 async fn libp2p_round(each: usize, reps: usize) -> Duration {
     let tls = tls_unless_noise_asked();
     let heartbeat = Duration::from_millis(200);
-    let (coordinator, mut events) =
-        Network::start(config(None, heartbeat, tls), status(0)).expect("network");
-    let addr = listening(&mut events).await;
+    let (coordinator, mut events, addr) = start_network(None, heartbeat, tls, 0).await;
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let (w, mut requests) =
-            Network::start(config(Some(&addr), heartbeat, tls), status(1000)).expect("network");
+        let (w, mut requests, _) = start_network(Some(&addr), heartbeat, tls, 1000).await;
         let answer = w.clone();
         tokio::spawn(async move {
             while let Some(ev) = requests.recv().await {
