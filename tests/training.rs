@@ -1,17 +1,18 @@
 //! Native training (issue 3) through real libtorch and real plugins: the digits accuracy bar,
 //! exact parameter and checkpoint round trips (a model built from a vector draws no random
-//! weights), CSV errors, non-iid convergence with `median`, a trapping aggregator, and the
-//! cleaning report on planted bad rows.
+//! weights), CSV errors, non-iid convergence with `median`, and a trapping aggregator. The
+//! engine's failure handling and both cleaning modes are `rounds.rs`.
 
 use infra_tests::runtime;
 use infra_train::job::ModelSpec;
-use infra_train::{checkpoint, Dataset, JobSpec, Model, RunOptions, TrainError};
-use std::fmt::Write as _;
+use infra_rounds::local::{train, LocalOptions};
+use infra_rounds::EngineError;
+use infra_train::{checkpoint, Dataset, JobSpec, Model};
 
 #[test]
 fn the_default_digits_job_reaches_96_percent() {
     let job = JobSpec::default_digits();
-    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
+    let report = train(&job, &runtime(), &LocalOptions::default()).unwrap();
     assert!(
         report.final_accuracy >= 0.96,
         "accuracy {}",
@@ -219,7 +220,7 @@ fn non_iid_shards_with_median_still_converge() {
         shape.iter().all(|&(m, d)| m > 0.3 && d >= 8),
         "skewed but not disjoint: {shape:?}"
     );
-    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
+    let report = train(&job, &runtime(), &LocalOptions::default()).unwrap();
     assert!(
         report.final_accuracy >= 0.9,
         "accuracy {}",
@@ -242,13 +243,13 @@ fn a_trapping_aggregator_fails_its_round_and_the_last_good_checkpoint_stays() {
     job.aggregator
         .config
         .insert("trap-round".into(), toml::Value::Integer(3));
-    let opts = RunOptions {
+    let opts = LocalOptions {
         checkpoint_dir: Some(dir.path().into()),
         on_round: None,
     };
-    let err = infra_train::run(&job, &runtime(), &opts).unwrap_err();
+    let err = train(&job, &runtime(), &opts).unwrap_err();
     match &err {
-        TrainError::Round { round, cause } => {
+        EngineError::Round { round, cause } => {
             assert_eq!(*round, 3);
             assert!(
                 cause.contains("trap-aggregator") && cause.contains("trapped"),
@@ -261,65 +262,6 @@ fn a_trapping_aggregator_fails_its_round_and_the_last_good_checkpoint_stays() {
     let meta = checkpoint::load(&mut model, &dir.path().join("digits.safetensors")).unwrap();
     assert_eq!(meta["round"], "2", "the checkpoint of the last good round");
     assert!(meta["plugin.aggregator"].starts_with("trap-aggregator sha256:"));
-}
-
-#[test]
-fn the_cleaning_report_counts_planted_bad_rows() {
-    // The digits as CSV with planted rows: 30 with an empty cell, 20 with a label out of
-    // range, 25 exact duplicates of rows before them.
-    let digits = Dataset::digits();
-    let mut csv = String::new();
-    writeln!(csv, "{},digit", digits.columns.join(",")).unwrap();
-    let row = |i: usize| {
-        digits.features[i * 64..(i + 1) * 64]
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-    };
-    for i in 0..digits.rows() {
-        writeln!(csv, "{},{}", row(i).join(","), digits.labels[i]).unwrap();
-    }
-    for i in 0..30 {
-        let mut r = row(i);
-        r[5] = String::new();
-        writeln!(csv, "{},{}", r.join(","), digits.labels[i]).unwrap();
-    }
-    for i in 0..20 {
-        writeln!(
-            csv,
-            "{},{}",
-            row(100 + i)
-                .iter()
-                .map(|v| format!("{v}.5"))
-                .collect::<Vec<_>>()
-                .join(","),
-            10 + i % 3
-        )
-        .unwrap();
-    }
-    for i in 0..25 {
-        writeln!(csv, "{},{}", row(200 + i).join(","), digits.labels[200 + i]).unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("planted.csv"), csv).unwrap();
-    let job_text = infra_train::job::DEFAULT_JOB
-        .replace(
-            "source = \"digits\"",
-            "source = \"csv\"\npath = \"planted.csv\"\nlabel = \"digit\"\nclasses = 10",
-        )
-        .replace("rounds = 12", "rounds = 1");
-    std::fs::write(dir.path().join("job.toml"), job_text).unwrap();
-    let job = JobSpec::load(&dir.path().join("job.toml")).unwrap();
-
-    let report = infra_train::run(&job, &runtime(), &RunOptions::default()).unwrap();
-    let (drop, dedup) = (&report.cleaning[0], &report.cleaning[1]);
-    assert_eq!(drop.step, "drop-invalid");
-    assert_eq!(drop.rows_in, 1797 + 75);
-    assert_eq!(drop.dropped.get("non-finite"), Some(&30));
-    assert_eq!(drop.dropped.get("label-out-of-range"), Some(&20));
-    assert_eq!(dedup.step, "dedup");
-    assert_eq!(dedup.dropped.get("duplicate"), Some(&25));
-    assert_eq!(dedup.rows_out, 1797, "exactly the original rows are left");
 }
 
 #[test]

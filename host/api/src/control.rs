@@ -1,7 +1,7 @@
 //! `infra.v1.Control` over the node's cluster layer.
 
 use crate::pb;
-use infra_cluster::{ClusterError, ClusterNode, JobEvent, JobRecord};
+use infra_cluster::{ClusterError, ClusterNode, EventKind, JobEvent, JobRecord, JobState};
 use infra_runtime::PluginKind;
 use std::pin::Pin;
 use tokio_stream::Stream;
@@ -19,21 +19,64 @@ impl ControlService {
     }
 }
 
-fn status(e: ClusterError) -> Status {
+/// The gRPC status of a failure: the caller's fault (a bad job, a plugin that does not load
+/// or fit) is INVALID_ARGUMENT, a refused swap FAILED_PRECONDITION, an unreachable peer
+/// UNAVAILABLE, and anything that failed on this host INTERNAL.
+pub(crate) fn status(e: ClusterError) -> Status {
+    let msg = e.to_string();
     match e {
-        ClusterError::Job(_) | ClusterError::Plugin(_) | ClusterError::Train(_) => {
-            Status::invalid_argument(e.to_string())
+        ClusterError::BadJob(_) | ClusterError::Plugin(_) => Status::invalid_argument(msg),
+        ClusterError::Train(infra_train::TrainError::Job(_) | infra_train::TrainError::Data(_)) => {
+            Status::invalid_argument(msg)
         }
-        ClusterError::Swap(_) => Status::failed_precondition(e.to_string()),
-        ClusterError::Net(_) => Status::unavailable(e.to_string()),
-        _ => Status::internal(e.to_string()),
+        ClusterError::Engine(e) if e.is_job_error() => Status::invalid_argument(msg),
+        ClusterError::Swap(_) => Status::failed_precondition(msg),
+        ClusterError::Net(_) => Status::unavailable(msg),
+        ClusterError::Train(_)
+        | ClusterError::Engine(_)
+        | ClusterError::Protocol(_)
+        | ClusterError::Remote(_)
+        | ClusterError::Transfer(_)
+        | ClusterError::Internal(_)
+        | ClusterError::Io(_) => Status::internal(msg),
+    }
+}
+
+fn kind(k: EventKind) -> pb::EventKind {
+    match k {
+        EventKind::Started => pb::EventKind::Started,
+        EventKind::Resumed => pb::EventKind::Resumed,
+        EventKind::Round => pb::EventKind::Round,
+        EventKind::Swap => pb::EventKind::Swap,
+        EventKind::Retry => pb::EventKind::Retry,
+        EventKind::PeerDown => pb::EventKind::PeerDown,
+        EventKind::Dropped => pb::EventKind::Dropped,
+        EventKind::Done => pb::EventKind::Done,
+        EventKind::Failed => pb::EventKind::Failed,
+        EventKind::Cancelled => pb::EventKind::Cancelled,
+    }
+}
+
+fn job_state(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Running => pb::JobState::Running,
+        JobState::Done => pb::JobState::Done,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+fn tier(t: infra_net::Tier) -> pb::Tier {
+    match t {
+        infra_net::Tier::Server => pb::Tier::Server,
+        infra_net::Tier::Edge => pb::Tier::Edge,
     }
 }
 
 fn event(e: &JobEvent) -> pb::JobEvent {
     pb::JobEvent {
         seq: e.seq,
-        kind: e.kind.clone(),
+        kind: kind(e.kind).into(),
         round: e.round,
         message: e.message.clone(),
         accuracy: e.accuracy,
@@ -45,6 +88,7 @@ fn event(e: &JobEvent) -> pb::JobEvent {
         bytes: e.bytes,
         peers: e.peers,
         refetched: e.refetched,
+        evaluated: e.evaluated,
     }
 }
 
@@ -53,7 +97,7 @@ impl ControlService {
         pb::Job {
             id: r.id,
             name: r.name,
-            state: r.state.name().into(),
+            state: job_state(r.state).into(),
             rounds: r.rounds,
             rounds_done: r.rounds_done,
             accuracy: r.accuracy,
@@ -77,9 +121,6 @@ impl ControlService {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::JobEvent, Status>> + Send>>;
 
-/// Events that end a job.
-const TERMINAL: [&str; 3] = ["done", "failed", "cancelled"];
-
 #[tonic::async_trait]
 impl pb::control_server::Control for ControlService {
     async fn list_peers(
@@ -93,7 +134,7 @@ impl pb::control_server::Control for ControlService {
             .map(|p| pb::Peer {
                 bandwidth_bytes_per_s: links.bandwidth(&p.peer).unwrap_or(0.0),
                 peer_id: p.peer.to_string(),
-                tier: p.status.tier,
+                tier: tier(p.status.tier).into(),
                 labels: p.status.labels.into_iter().collect(),
                 cpu_millis: p.status.cpu_millis,
                 memory_mib: p.status.memory_mib,
@@ -197,7 +238,7 @@ impl pb::control_server::Control for ControlService {
             let mut last = 0;
             for e in &past {
                 last = e.seq;
-                if tx.send(Ok(event(e))).await.is_err() || TERMINAL.contains(&e.kind.as_str()) {
+                if tx.send(Ok(event(e))).await.is_err() || e.kind.is_terminal() {
                     return;
                 }
             }
@@ -205,7 +246,7 @@ impl pb::control_server::Control for ControlService {
                 match live.recv().await {
                     Ok(e) if e.seq > last => {
                         last = e.seq;
-                        let end = TERMINAL.contains(&e.kind.as_str());
+                        let end = e.kind.is_terminal();
                         if tx.send(Ok(event(&e))).await.is_err() || end {
                             return;
                         }

@@ -10,14 +10,14 @@
 //!   alone over libp2p, with no training beside them, against plain TCP.
 
 use crate::Row;
-use infra_cluster::{ClusterNode, JobEvent, NodeConfig};
+use infra_cluster::{ClusterNode, EventKind, JobEvent, NodeConfig};
 use infra_net::{Client, Multiaddr, NetConfig, NetEvent, Network, NodeStatus};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn status(cpu_millis: u32) -> NodeStatus {
-    NodeStatus::offering("server", BTreeMap::new(), cpu_millis, 4096, 0)
+    NodeStatus::offering(infra_net::Tier::Server, BTreeMap::new(), cpu_millis, 4096, 0)
 }
 
 fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration, tls: bool) -> NetConfig {
@@ -221,10 +221,12 @@ async fn round_overhead(epochs: usize, compression: &str) -> Rounds {
     let mut rounds = Vec::new();
     loop {
         let ev = rx.recv().await.expect("events");
-        match ev.kind.as_str() {
-            "round" => rounds.push(ev),
-            "done" => break,
-            "failed" | "cancelled" => panic!("round overhead job: {}", ev.message),
+        match ev.kind {
+            EventKind::Round => rounds.push(ev),
+            EventKind::Done => break,
+            EventKind::Failed | EventKind::Cancelled => {
+                panic!("round overhead job: {}", ev.message)
+            }
             _ => {}
         }
     }

@@ -120,7 +120,7 @@ pub fn encode_update(
         Compression::None => Ok(le_bytes(Arc::new(trained))),
         Compression::F16 => {
             if trained.len() != received.len() {
-                return Err(ClusterError::Job(format!(
+                return Err(ClusterError::BadJob(format!(
                     "trained {} parameters from weights of {}",
                     trained.len(),
                     received.len()
@@ -190,7 +190,7 @@ fn to_f16_bytes(
                 .zip(values.iter())
                 .position(|(h, v)| h.is_infinite() && v.is_finite())
             {
-                return Err(ClusterError::Job(format!(
+                return Err(ClusterError::BadJob(format!(
                     "{what} {} = {} is outside f16's range (±65504); use `cluster.compression = \"none\"`",
                     b * BLOCK + i,
                     values[i]

@@ -3,6 +3,7 @@
 //! (`<data>/jobs/<id>/`: `job.toml`, `data.csv` when submitted, `state.json`, and the
 //! checkpoint) from which a restarted host resumes them.
 
+use infra_rounds::{JobEvent, Observer, RoundRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,59 +33,6 @@ impl JobState {
             JobState::Done => "done",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One entry of a job's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobEvent {
-    /// Position in the history, from 1.
-    pub seq: u64,
-    /// `started`, `resumed`, `round`, `swap`, `retry`, `peer-down`, `done`, `failed`,
-    /// `cancelled`.
-    pub kind: String,
-    /// Round it belongs to (0: none).
-    pub round: u32,
-    /// Human-readable detail.
-    pub message: String,
-    /// Test accuracy after the round (`round`, `done`).
-    pub accuracy: f64,
-    /// Mean training loss of the round.
-    pub loss: f64,
-    /// Wall seconds of the round.
-    pub seconds: f64,
-    /// Share of the round that was not local compute (transfers, scheduling, aggregation,
-    /// evaluation): 1 - slowest task's compute / round wall time.
-    pub overhead: f64,
-    /// Tasks that returned / tasks of the round.
-    pub tasks: (u32, u32),
-    /// Bytes that crossed the network in the round.
-    pub bytes: u64,
-    /// Distinct peers that returned tasks in the round.
-    #[serde(default)]
-    pub peers: u32,
-    /// Blob chunks that arrived corrupt and were fetched again in the round.
-    #[serde(default)]
-    pub refetched: u32,
-}
-
-impl JobEvent {
-    /// An event with only a kind, round and message.
-    pub fn note(kind: &str, round: u32, message: impl Into<String>) -> Self {
-        Self {
-            seq: 0,
-            kind: kind.into(),
-            round,
-            message: message.into(),
-            accuracy: 0.0,
-            loss: 0.0,
-            seconds: 0.0,
-            overhead: 0.0,
-            tasks: (0, 0),
-            bytes: 0,
-            peers: 0,
-            refetched: 0,
         }
     }
 }
@@ -314,5 +262,31 @@ impl Jobs {
             }
         }
         out
+    }
+}
+
+/// A cluster job's record follows its rounds: each event goes into its history (and to its
+/// watchers), each recorded round updates rounds done and accuracy.
+impl Observer for JobHandle {
+    fn event(&self, ev: JobEvent) {
+        self.emit(ev);
+    }
+
+    fn round(&self, r: RoundRecord) {
+        self.update(|rec| {
+            rec.rounds_done = r.round;
+            rec.accuracy = r.accuracy;
+        });
+        self.emit(r.event());
+    }
+
+    fn plugin(&self, kind: &str, ident: &str) {
+        self.update(|r| {
+            r.plugins.insert(kind.to_string(), ident.to_string());
+        });
+    }
+
+    fn cancelled(&self) -> bool {
+        JobHandle::cancelled(self)
     }
 }

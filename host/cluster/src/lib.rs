@@ -11,8 +11,10 @@
 //!   it lands), refetching bad chunks, and the per-peer throughput the scheduler sees;
 //! - [`plugins`]: installed plugins and the cluster-wide active plugin per kind;
 //! - [`jobs`]: job records, event streams, and their copy on disk;
-//! - `worker.rs`: a training task on a worker;
-//! - `coordinator.rs`: the rounds of a job, with failures, quorum, swaps and checkpoints;
+//! - `status.rs`: this node's own status, published to peers;
+//! - `worker.rs`: a training task on a worker (narrow handles, not the node);
+//! - `coordinator.rs`: a job's rounds through the round engine (`infra-rounds`), with the
+//!   peers as its workers (`coordinator/remote.rs`);
 //! - [`ClusterNode`] (`node.rs`): ties them together and answers peers;
 //! - `testing.rs` (tests only): real nodes over libp2p on 127.0.0.1.
 
@@ -23,12 +25,14 @@ pub mod jobs;
 pub mod messages;
 mod node;
 pub mod plugins;
+mod status;
 #[cfg(test)]
 mod testing;
 pub mod transfer;
 mod worker;
 
-pub use jobs::{JobEvent, JobRecord, JobState};
+pub use infra_rounds::{EventKind, JobEvent};
+pub use jobs::{JobRecord, JobState};
 pub use node::{ClusterNode, NodeConfig, PeerOutcome};
 
 /// What went wrong in the cluster layer.
@@ -46,23 +50,22 @@ pub enum ClusterError {
     /// A blob transfer failed.
     #[error("transfer: {0}")]
     Transfer(String),
-    /// The job is malformed or names what is not here.
+    /// The job (or a request about one) is malformed or names what is not here: the
+    /// caller's to fix.
     #[error("{0}")]
-    Job(String),
+    BadJob(String),
+    /// A job's rounds failed.
+    #[error(transparent)]
+    Engine(#[from] infra_rounds::EngineError),
+    /// Something failed on this host that is not the caller's doing.
+    #[error("{0}")]
+    Internal(String),
     /// A plugin failed to load or run.
     #[error(transparent)]
     Plugin(#[from] infra_runtime::PluginError),
     /// Training failed.
     #[error(transparent)]
     Train(#[from] infra_train::TrainError),
-    /// A round could not complete.
-    #[error("round {round} failed: {cause}")]
-    Round {
-        /// Round.
-        round: u32,
-        /// Why.
-        cause: String,
-    },
     /// A cluster-wide swap was refused.
     #[error("swap: {0}")]
     Swap(String),

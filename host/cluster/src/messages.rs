@@ -59,8 +59,10 @@ pub struct TrainTask {
     pub round: u32,
     /// Task id (`r<round>-shard<k>`).
     pub task: String,
-    /// The job spec (TOML), so the worker builds the same model and cleaning chain.
-    pub spec: String,
+    /// The blob holding the job's spec (TOML), so the worker builds the same model and
+    /// cleaning chain: fetched from the coordinator and parsed once per job (blob ids are
+    /// content addresses, so every task of the job names the same one).
+    pub spec: BlobId,
     /// Global parameters of the round as a blob of little-endian f32 to fetch; `None` when
     /// they are in the request's body (models up to [`INLINE_MAX_BYTES`]).
     pub global: Option<BlobId>,

@@ -7,14 +7,19 @@ use crate::jobs::{JobRecord, Jobs};
 use crate::messages::{Request, Response};
 use crate::plugins::ClusterPlugins;
 use crate::transfer::{self, Links};
-use crate::{coordinator, worker, ClusterError};
+use crate::coordinator::{self, Coordinator, Submitted};
+use crate::status::Status;
+use crate::worker::{self, Worker};
+use crate::ClusterError;
 use bytes::Bytes;
 use infra_net::{Client, Frame, NetEvent, NodeStatus, PeerId, PeerView};
 use infra_runtime::{PluginKind, PluginMeta, Runtime};
+use infra_rounds::{EventKind, Job, JobEvent};
+use infra_train::job::CleaningMode;
 use infra_train::JobSpec;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -42,11 +47,11 @@ pub(crate) struct Shared {
     pub net: Client,
     pub store: BlobStore,
     pub links: Links,
-    pub plugins: ClusterPlugins,
+    pub plugins: Arc<ClusterPlugins>,
     pub jobs: Jobs,
     pub config: NodeConfig,
-    pub status: Mutex<NodeStatus>,
-    pub worker: worker::WorkerState,
+    pub status: Status,
+    pub worker: Arc<Worker>,
     corrupt_left: AtomicU32,
 }
 
@@ -69,24 +74,88 @@ impl ClusterNode {
     ) -> Result<Self, ClusterError> {
         let store = BlobStore::default();
         let dir = config.data_dir.clone();
-        let plugins = ClusterPlugins::open(
+        let plugins = Arc::new(ClusterPlugins::open(
             runtime,
             dir.as_ref().map(|d| d.join("plugins")),
             config.max_plugin_bytes,
             &store,
-        )?;
+        )?);
+        let links = Links::default();
+        let status = Status::new(net.clone(), status);
+        let worker = Arc::new(Worker::new(
+            net.clone(),
+            store.clone(),
+            links.clone(),
+            plugins.clone(),
+            status.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(Shared {
                 net,
                 store,
-                links: Links::default(),
+                links,
                 plugins,
                 jobs: Jobs::new(dir.map(|d| d.join("jobs"))),
                 corrupt_left: AtomicU32::new(config.corrupt_chunks),
                 config,
-                status: Mutex::new(status),
-                worker: worker::WorkerState::default(),
+                status,
+                worker,
             }),
+        })
+    }
+
+    /// What coordinating a job needs of this node.
+    fn coordinator(&self) -> Coordinator {
+        let n = &self.inner;
+        Coordinator {
+            net: n.net.clone(),
+            store: n.store.clone(),
+            links: n.links.clone(),
+            peer_timeout: n.config.peer_timeout,
+            worker: n.worker.clone(),
+            status: n.status.clone(),
+            plugins: n.plugins.clone(),
+        }
+    }
+
+    /// A job's spec parsed and validated, checked against what a cluster runs, and its
+    /// plugins resolved (once, here).
+    fn accept(
+        &self,
+        id: &str,
+        spec_text: &str,
+        csv: Option<String>,
+    ) -> Result<Submitted, ClusterError> {
+        let spec =
+            JobSpec::parse(spec_text, "job").map_err(|e| ClusterError::BadJob(e.to_string()))?;
+        if spec.data.source == "csv" && csv.is_none() {
+            return Err(ClusterError::BadJob(
+                "`data.source = \"csv\"`: send the CSV with the job (`infra submit` does)".into(),
+            ));
+        }
+        if spec.data.cleaning == CleaningMode::Whole {
+            return Err(ClusterError::BadJob(
+                "`data.cleaning = \"whole\"` fits the cleaning chain over every row, which only a local job (`infra train`) has; a cluster cleans each shard on its worker (`federated`, the default)".into(),
+            ));
+        }
+        let p = &self.inner.plugins;
+        let plugins = infra_rounds::Plugins {
+            scheduler: p.resolve(&spec.scheduler, PluginKind::Scheduler)?,
+            aggregator: p.resolve(&spec.aggregator, PluginKind::Aggregator)?,
+            cleaners: spec
+                .cleaners
+                .iter()
+                .map(|c| p.resolve(c, PluginKind::Cleaner))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Submitted {
+            job: Job {
+                id: id.to_string(),
+                spec: Arc::new(spec),
+                plugins,
+            },
+            spec_text: spec_text.to_string(),
+            csv,
         })
     }
 
@@ -114,7 +183,22 @@ impl ClusterNode {
     pub fn resume_jobs(&self) {
         for u in self.inner.jobs.load() {
             tracing::info!(job = u.handle.id(), "resuming");
-            tokio::spawn(coordinator::run(self.clone(), u.handle, u.spec, u.csv));
+            match self.accept(u.handle.id(), &u.spec, u.csv) {
+                Ok(s) => {
+                    tokio::spawn(coordinator::run(self.coordinator(), u.handle, s));
+                }
+                Err(e) => {
+                    let msg = format!("cannot resume: {e}");
+                    tracing::error!(job = u.handle.id(), "{msg}");
+                    let done = u.handle.snapshot().rounds_done;
+                    u.handle.update(|r| {
+                        r.state = crate::JobState::Failed;
+                        r.error = Some(msg.clone());
+                    });
+                    u.handle
+                        .emit(JobEvent::note(EventKind::Failed, done + 1, msg));
+                }
+            }
         }
     }
 
@@ -161,7 +245,8 @@ impl ClusterNode {
                         bytes = body.len(),
                         "training request arrived"
                     );
-                    let (r, update) = worker::serve_train(self, peer, *task, body).await?;
+                    let (r, update) =
+                        worker::serve_train(&self.inner.worker, peer, *task, body).await?;
                     Ok((Response::Trained(r), update))
                 }
                 Request::PluginBlob { sha256 } => {
@@ -175,7 +260,7 @@ impl ClusterNode {
                     Ok((Response::Ok, Bytes::new()))
                 }
                 Request::Forget { job } => {
-                    worker::forget(self, &job);
+                    worker::forget(&self.inner.worker, &job);
                     Ok((Response::Ok, Bytes::new()))
                 }
                 Request::PluginCommit { kind, sha256 } => {
@@ -238,45 +323,24 @@ impl ClusterNode {
 
     /// This node's own status.
     pub fn status(&self) -> NodeStatus {
-        self.inner.status.lock().expect("status lock").clone()
-    }
-
-    pub(crate) async fn update_status(&self, f: impl FnOnce(&mut NodeStatus)) {
-        let s = {
-            let mut s = self.inner.status.lock().expect("status lock");
-            f(&mut s);
-            s.clone()
-        };
-        let _ = self.inner.net.set_status(s).await;
+        self.inner.status.get()
     }
 
     /// Submits a job (TOML spec, plus the CSV text for `source = "csv"`): this node becomes
-    /// its coordinator. The spec and its plugins are checked before the job is accepted.
+    /// its coordinator. The spec is parsed and validated and its plugins are resolved here,
+    /// once, before the job is accepted.
     pub fn submit(&self, spec: &str, csv: Option<String>) -> Result<JobRecord, ClusterError> {
-        let job = JobSpec::parse(spec, "job")?;
-        if job.data.source == "csv" && csv.is_none() {
-            return Err(ClusterError::Job(
-                "`data.source = \"csv\"`: send the CSV with the job (`infra submit` does)".into(),
-            ));
-        }
-        let p = &self.inner.plugins;
-        p.resolve(&job.scheduler, PluginKind::Scheduler)?;
-        p.resolve(&job.aggregator, PluginKind::Aggregator)?;
-        for c in &job.cleaners {
-            p.resolve(c, PluginKind::Cleaner)?;
-        }
+        // Checked before the job is registered, so a refused job leaves nothing behind.
+        let mut submitted = self.accept("", spec, csv)?;
+        let s = &submitted.job.spec;
         let handle = self
             .inner
             .jobs
-            .create(&job.name, job.rounds, spec, csv.as_deref())
+            .create(&s.name, s.rounds, spec, submitted.csv.as_deref())
             .map_err(|e| ClusterError::Io(format!("saving the job: {e}")))?;
+        submitted.job.id = handle.id().to_string();
         let record = handle.snapshot();
-        tokio::spawn(coordinator::run(
-            self.clone(),
-            handle,
-            spec.to_string(),
-            csv,
-        ));
+        tokio::spawn(coordinator::run(self.coordinator(), handle, submitted));
         Ok(record)
     }
 
@@ -317,62 +381,38 @@ impl ClusterNode {
         kind: &str,
         sha: &str,
     ) -> Result<(), ClusterError> {
-        let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
+        let kind = kind.parse::<PluginKind>().map_err(ClusterError::BadJob)?;
         self.fetch_plugin(from, sha).await?;
         let p = self
             .inner
             .plugins
             .by_sha(sha)
-            .ok_or_else(|| ClusterError::Job(format!("plugin {sha} did not install")))?;
+            .ok_or_else(|| ClusterError::BadJob(format!("plugin {sha} did not install")))?;
         p.expect_kind(kind)?;
         Ok(())
     }
 
-    /// Installs plugin `sha` from peer `from` unless this node has it: asks which blob holds
-    /// it, fetches that, and checks the bytes' sha256 before installing them. Returns what
-    /// the fetch moved, or `None` when nothing had to be fetched.
+    /// Installs plugin `sha` from peer `from` unless this node has it (see
+    /// [`crate::plugins::fetch_plugin`]).
     pub(crate) async fn fetch_plugin(
         &self,
         from: PeerId,
         sha: &str,
     ) -> Result<Option<transfer::Fetched>, ClusterError> {
         let n = &self.inner;
-        if n.plugins.by_sha(sha).is_some() {
-            return Ok(None);
-        }
-        let answer = n
-            .net
-            .request(from, Request::PluginBlob { sha256: sha.into() }.to_frame())
-            .await?;
-        let Response::Blob { id } = Response::from_frame(&answer)? else {
-            return Err(ClusterError::Protocol("expected a blob id".into()));
-        };
-        let f = transfer::fetch(&n.net, &n.store, &n.links, from, &id).await?;
-        let got = infra_runtime::sha256_hex(&f.bytes);
-        if got != sha {
-            n.store.remove(&id);
-            return Err(ClusterError::Transfer(format!(
-                "peer {from} sent blob {id} for plugin {sha}, but its sha256 is {got}"
-            )));
-        }
-        self.install_plugin(f.bytes.to_vec())?;
-        Ok(Some(f))
+        crate::plugins::fetch_plugin(&n.net, &n.store, &n.links, &n.plugins, from, sha).await
     }
 
     async fn commit_plugin(&self, kind: &str, sha: &str) -> Result<(), ClusterError> {
-        let kind = kind.parse::<PluginKind>().map_err(ClusterError::Job)?;
+        let kind = kind.parse::<PluginKind>().map_err(ClusterError::BadJob)?;
         let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
-            ClusterError::Job(format!("plugin {sha} was not prepared on this peer"))
+            ClusterError::BadJob(format!("plugin {sha} was not prepared on this peer"))
         })?;
         p.expect_kind(kind)?;
-        let rec = self
-            .inner
-            .plugins
-            .registry
-            .swap(infra_runtime::Scope::Global, p);
+        let rec = self.inner.plugins.activate(p);
         tracing::info!(kind = kind.name(), old = ?rec.old, new = ?rec.new, "plugin swapped");
         let shas = self.inner.plugins.active_shas();
-        self.update_status(|s| s.plugins = shas).await;
+        self.inner.status.update(|s| s.plugins = shas).await;
         Ok(())
     }
 
@@ -386,12 +426,12 @@ impl ClusterNode {
         sha: &str,
     ) -> Result<Vec<PeerOutcome>, ClusterError> {
         if kind == PluginKind::Cleaner {
-            return Err(ClusterError::Job(
+            return Err(ClusterError::BadJob(
                 "cleaners form a per-job chain; swap a scheduler or an aggregator".into(),
             ));
         }
         let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
-            ClusterError::Job(format!(
+            ClusterError::BadJob(format!(
                 "plugin {sha} is not installed on this host (install it first)"
             ))
         })?;

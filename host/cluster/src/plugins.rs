@@ -1,7 +1,8 @@
 //! Plugins on a cluster node: the embedded built-ins, plugins installed by upload (kept in
 //! `<data>/plugins/<sha256>.wasm` and reloaded at start), and the cluster-wide active plugin of
 //! each kind that a swap sets (an [`infra_runtime::Registry`] in global scope, whose history
-//! records every swap with both sha256).
+//! records every swap with both sha256). Running jobs learn of a swap through a watch channel
+//! per kind ([`ClusterPlugins::subscribe`]).
 
 use crate::blobs::{BlobId, BlobStore};
 use crate::ClusterError;
@@ -10,6 +11,9 @@ use infra_train::job::PluginRef;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use tokio::sync::watch;
+use crate::transfer::{self, Links};
+use infra_net::{Client, PeerId};
 
 /// Prefix of a job's plugin reference that names an installed plugin by content.
 pub const SHA_PREFIX: &str = "sha256:";
@@ -39,6 +43,9 @@ pub struct ClusterPlugins {
     blobs: Mutex<HashMap<String, BlobId>>,
     /// Active plugin per kind after cluster-wide swaps (global scope).
     pub registry: Registry,
+    /// The scheduler and aggregator swaps made active, for running jobs.
+    swapped_scheduler: watch::Sender<Option<Plugin>>,
+    swapped_aggregator: watch::Sender<Option<Plugin>>,
 }
 
 impl ClusterPlugins {
@@ -57,6 +64,8 @@ impl ClusterPlugins {
             installed: Mutex::new(BTreeMap::new()),
             blobs: Mutex::new(HashMap::new()),
             registry: Registry::new(),
+            swapped_scheduler: watch::channel(None).0,
+            swapped_aggregator: watch::channel(None).0,
         };
         if let Some(dir) = &me.dir {
             std::fs::create_dir_all(dir)
@@ -81,7 +90,7 @@ impl ClusterPlugins {
     /// Checks and installs a component (idempotent); returns what it is.
     pub fn install(&self, bytes: Vec<u8>, store: &BlobStore) -> Result<PluginMeta, ClusterError> {
         if bytes.len() > self.max_bytes {
-            return Err(ClusterError::Job(format!(
+            return Err(ClusterError::BadJob(format!(
                 "plugin of {} bytes exceeds this host's max-plugin-bytes ({})",
                 bytes.len(),
                 self.max_bytes
@@ -166,10 +175,10 @@ impl ClusterPlugins {
     pub fn resolve(&self, r: &PluginRef, kind: PluginKind) -> Result<Plugin, ClusterError> {
         let plugin = if let Some(sha) = r.plugin.strip_prefix(SHA_PREFIX) {
             self.by_sha(sha).ok_or_else(|| {
-                ClusterError::Job(format!("plugin {} is not installed on this host", r.plugin))
+                ClusterError::BadJob(format!("plugin {} is not installed on this host", r.plugin))
             })?
         } else if r.plugin.ends_with(".wasm") {
-            return Err(ClusterError::Job(format!(
+            return Err(ClusterError::BadJob(format!(
                 "plugin `{}`: a cluster job names installed plugins by `sha256:<hex>` (`infra submit` uploads .wasm files)",
                 r.plugin
             )));
@@ -188,4 +197,57 @@ impl ClusterPlugins {
             .map(|(k, _, m)| (k.name().to_string(), m.sha256))
             .collect()
     }
+
+    /// Makes `p` the active plugin of its kind cluster-wide here, and tells running jobs.
+    pub fn activate(&self, p: Plugin) -> infra_runtime::SwapRecord {
+        let rec = self.registry.swap(infra_runtime::Scope::Global, p.clone());
+        match p.meta().kind {
+            PluginKind::Scheduler => self.swapped_scheduler.send_replace(Some(p)),
+            PluginKind::Aggregator => self.swapped_aggregator.send_replace(Some(p)),
+            PluginKind::Cleaner => None,
+        };
+        rec
+    }
+
+    /// Swaps of `kind` from now on (schedulers and aggregators; cleaners form per-job chains).
+    pub fn subscribe(&self, kind: PluginKind) -> Option<watch::Receiver<Option<Plugin>>> {
+        match kind {
+            PluginKind::Scheduler => Some(self.swapped_scheduler.subscribe()),
+            PluginKind::Aggregator => Some(self.swapped_aggregator.subscribe()),
+            PluginKind::Cleaner => None,
+        }
+    }
+}
+
+/// Installs plugin `sha` from peer `from` unless `plugins` has it: asks which blob holds it,
+/// fetches that, and checks the bytes' sha256 before installing them. Returns what the fetch
+/// moved, or `None` when nothing had to be fetched.
+pub(crate) async fn fetch_plugin(
+    net: &Client,
+    store: &BlobStore,
+    links: &Links,
+    plugins: &ClusterPlugins,
+    from: PeerId,
+    sha: &str,
+) -> Result<Option<transfer::Fetched>, ClusterError> {
+    use crate::messages::{Request, Response};
+    if plugins.by_sha(sha).is_some() {
+        return Ok(None);
+    }
+    let answer = net
+        .request(from, Request::PluginBlob { sha256: sha.into() }.to_frame())
+        .await?;
+    let Response::Blob { id } = Response::from_frame(&answer)? else {
+        return Err(ClusterError::Protocol("expected a blob id".into()));
+    };
+    let f = transfer::fetch(net, store, links, from, &id).await?;
+    let got = infra_runtime::sha256_hex(&f.bytes);
+    if got != sha {
+        store.remove(&id);
+        return Err(ClusterError::Transfer(format!(
+            "peer {from} sent blob {id} for plugin {sha}, but its sha256 is {got}"
+        )));
+    }
+    plugins.install(f.bytes.to_vec(), store)?;
+    Ok(Some(f))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn status() -> NodeStatus {
-    NodeStatus::offering("server", BTreeMap::new(), 1000, 1024, 0)
+    NodeStatus::offering(infra_net::Tier::Server, BTreeMap::new(), 1000, 1024, 0)
 }
 
 /// A bare network on 127.0.0.1 (joined through `boot`, if given), its events and its address.

@@ -1,35 +1,67 @@
 //! A training task on a worker: take the round's global weights (from the request, or fetched
-//! as a blob for models too large for one frame) and fetch the shard from the coordinator
-//! (only once: blobs are content-addressed), run the job's cleaning chain over the shard (once
-//! per shard and chain), train with libtorch, and send the update back in the answer (or keep
-//! it as a blob for the coordinator to fetch).
+//! as a blob for models too large for one frame), fetch the job's spec and the shard from the
+//! coordinator (only once each: blobs are content-addressed, and the spec is parsed and
+//! validated once per job), run the job's cleaning chain over the shard (once per shard and
+//! chain: federated cleaning), train with libtorch, and send the update back in the answer (or
+//! keep it as a blob for the coordinator to fetch).
+//!
+//! A [`Worker`] holds only the handles it needs (network client, blob store, links, plugins,
+//! status), never the whole node.
 
-use crate::blobs::BlobId;
+use crate::blobs::{BlobId, BlobStore};
 use crate::encoding::{self, Params};
 use crate::messages::{TrainResult, TrainTask, INLINE_MAX_BYTES};
-use crate::node::ClusterNode;
-use crate::plugins::SHA_PREFIX;
-use crate::transfer;
+use crate::plugins::{ClusterPlugins, SHA_PREFIX};
+use crate::status::Status;
+use crate::transfer::{self, Links};
 use crate::ClusterError;
 use bytes::Bytes;
-use infra_net::PeerId;
+use infra_net::{Client, PeerId};
 use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::PluginKind;
 use infra_train::job::Compression;
+use infra_rounds::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use infra_train::task::train_shard;
 use infra_train::{Dataset, JobSpec};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// CPU a task asks for per intra-op thread (the coordinator's demand, accounted here).
-pub const MILLIS_PER_THREAD: u32 = 1000;
-/// Memory a task asks for, MiB.
-pub const TASK_MEMORY_MIB: u64 = 256;
+/// A node's worker side: what it needs to run tasks for coordinators, and what it keeps
+/// between them.
+pub(crate) struct Worker {
+    pub net: Client,
+    pub store: BlobStore,
+    pub links: Links,
+    pub plugins: Arc<ClusterPlugins>,
+    pub status: Status,
+    state: WorkerState,
+}
+
+impl Worker {
+    pub fn new(
+        net: Client,
+        store: BlobStore,
+        links: Links,
+        plugins: Arc<ClusterPlugins>,
+        status: Status,
+    ) -> Self {
+        Self {
+            net,
+            store,
+            links,
+            plugins,
+            status,
+            state: WorkerState::default(),
+        }
+    }
+}
 
 /// What a worker remembers between tasks.
 #[derive(Default)]
-pub(crate) struct WorkerState {
+struct WorkerState {
+    /// Job specs by the blob that holds their TOML, parsed and validated once.
+    specs: Mutex<HashMap<String, Arc<JobSpec>>>,
     /// Cleaned shards by (shard blob, chain identity).
     cleaned: Mutex<HashMap<String, Arc<Dataset>>>,
     /// Per-round blobs (global, update) this worker holds for a job, by round.
@@ -61,7 +93,7 @@ pub(crate) enum Weights {
 /// unless the task names a blob; the update goes back in the answer's body (or, past
 /// [`INLINE_MAX_BYTES`], as a blob kept here until the job's next round).
 pub(crate) async fn serve_train(
-    node: &ClusterNode,
+    w: &Worker,
     from: PeerId,
     task: TrainTask,
     body: Bytes,
@@ -72,12 +104,12 @@ pub(crate) async fn serve_train(
     };
     let started = Instant::now();
     let (job, round) = (task.job.clone(), task.round);
-    let t = train(node, from, task, weights).await?;
+    let t = train(w, from, task, weights).await?;
     let mut result = t.result;
     let mut bytes = encoding::encode_update(t.params, &t.received, t.compression)?;
     if bytes.len() > INLINE_MAX_BYTES {
-        let id = node.inner.store.put(std::mem::take(&mut bytes));
-        keep_round_blob(node, &job, round, &id);
+        let id = w.store.put(std::mem::take(&mut bytes));
+        keep_round_blob(w, &job, round, &id);
         result.update = Some(id);
     }
     result.busy_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -85,8 +117,8 @@ pub(crate) async fn serve_train(
     Ok((result, bytes))
 }
 
-fn keep_round_blob(node: &ClusterNode, job: &str, round: u32, id: &str) {
-    let mut rb = node.inner.worker.round_blobs.lock().expect("worker lock");
+fn keep_round_blob(w: &Worker, job: &str, round: u32, id: &str) {
+    let mut rb = w.state.round_blobs.lock().expect("worker lock");
     rb.entry(job.to_string())
         .or_default()
         .push((round, id.to_string()));
@@ -105,16 +137,16 @@ pub(crate) struct Trained {
 
 /// Runs `task` for the coordinator `from` (which may be this node) on `weights`.
 pub(crate) async fn train(
-    node: &ClusterNode,
+    w: &Worker,
     from: PeerId,
     task: TrainTask,
     weights: Weights,
 ) -> Result<Trained, ClusterError> {
-    let n = &node.inner;
-    let spec = JobSpec::parse(&task.spec, "task spec")?;
+    let n = w;
     let local = from == n.net.peer_id();
+    let spec = job_spec(w, from, &task).await?;
     if !local {
-        forget_old_rounds(node, &task.job, task.round);
+        forget_old_rounds(w, &task.job, task.round);
     }
     let fetch = |blob: String| async move {
         transfer::fetch(&n.net, &n.store, &n.links, from, &blob).await
@@ -124,7 +156,7 @@ pub(crate) async fn train(
             Weights::Blob(id) => {
                 let f = fetch(id.clone()).await?;
                 if !local {
-                    keep_round_blob(node, &task.job, task.round, &id);
+                    keep_round_blob(w, &task.job, task.round, &id);
                 }
                 Ok::<_, ClusterError>((Weights::Bytes(f.bytes), f.transferred, f.refetched))
             }
@@ -133,7 +165,7 @@ pub(crate) async fn train(
     };
     let ((global, global_moved, global_refetched), shard) =
         tokio::try_join!(weights, fetch(task.shard.clone()))?;
-    if n.worker
+    if n.state
         .shards
         .lock()
         .expect("worker lock")
@@ -148,7 +180,7 @@ pub(crate) async fn train(
     // Cleaning steps named by content come from the coordinator when missing here.
     for c in &spec.cleaners {
         if let Some(sha) = c.plugin.strip_prefix(SHA_PREFIX) {
-            if let Some(f) = node.fetch_plugin(from, sha).await? {
+            if let Some(f) = crate::plugins::fetch_plugin(&n.net, &n.store, &n.links, &n.plugins, from, sha).await? {
                 fetched += f.transferred;
                 refetched += f.refetched;
             }
@@ -156,7 +188,7 @@ pub(crate) async fn train(
     }
     let key = chain_key(&task.shard, &spec);
     let cached = n
-        .worker
+        .state
         .cleaned
         .lock()
         .expect("worker lock")
@@ -174,12 +206,12 @@ pub(crate) async fn train(
             let d = tokio::task::spawn_blocking(move || -> Result<Dataset, ClusterError> {
                 let raw = Dataset::from_bytes(&raw)?;
                 let chain = CleaningChain::new(steps)?;
-                Ok(infra_train::run::clean(&chain, &raw, &mut Vec::new())?)
+                Ok(infra_train::clean::clean(&chain, &raw, &mut Vec::new())?)
             })
             .await
-            .map_err(|e| ClusterError::Job(format!("cleaning task: {e}")))??;
+            .map_err(|e| ClusterError::Internal(format!("cleaning task: {e}")))??;
             let d = Arc::new(d);
-            n.worker
+            n.state
                 .cleaned
                 .lock()
                 .expect("worker lock")
@@ -189,7 +221,7 @@ pub(crate) async fn train(
     };
     let demand_cpu = MILLIS_PER_THREAD * spec.threads as u32;
     let job_id = task.job.clone();
-    node.update_status(|s| {
+    w.status.update(|s| {
         *s.job_tasks.entry(job_id.clone()).or_default() += 1;
         s.tasks += 1;
         s.used_cpu_millis += demand_cpu;
@@ -214,8 +246,8 @@ pub(crate) async fn train(
         Ok::<_, ClusterError>((update, g, started.elapsed().as_secs_f64() * 1e3))
     })
     .await
-    .map_err(|e| ClusterError::Job(format!("training task: {e}")));
-    node.update_status(|s| {
+    .map_err(|e| ClusterError::Internal(format!("training task: {e}")));
+    w.status.update(|s| {
         if let Some(n) = s.job_tasks.get_mut(&job_id) {
             *n -= 1;
             if *n == 0 {
@@ -254,15 +286,44 @@ pub(crate) async fn train(
     })
 }
 
+/// The task's job spec: parsed and validated once per job from the blob that holds its TOML
+/// (fetched from the coordinator the first time; blobs are content-addressed, so the spec is
+/// the one the coordinator sent).
+async fn job_spec(w: &Worker, from: PeerId, task: &TrainTask) -> Result<Arc<JobSpec>, ClusterError> {
+    if let Some(s) = w.state.specs.lock().expect("worker lock").get(&task.spec) {
+        return Ok(s.clone());
+    }
+    let f = transfer::fetch(&w.net, &w.store, &w.links, from, &task.spec).await?;
+    let text = std::str::from_utf8(&f.bytes)
+        .map_err(|_| ClusterError::Protocol(format!("job spec {} is not UTF-8", task.spec)))?;
+    let spec = Arc::new(JobSpec::parse(text, "job spec from the coordinator")?);
+    w.state
+        .specs
+        .lock()
+        .expect("worker lock")
+        .insert(task.spec.clone(), spec.clone());
+    if w.state
+        .shards
+        .lock()
+        .expect("worker lock")
+        .entry(task.job.clone())
+        .or_default()
+        .insert(task.spec.clone())
+    {
+        w.store.hold(&task.spec);
+    }
+    Ok(spec)
+}
+
 /// Drops the weights and updates of a job's earlier rounds (the coordinator has fetched
 /// them); shards stay, so the next round does not fetch them again.
-fn forget_old_rounds(node: &ClusterNode, job: &str, round: u32) {
-    let mut rb = node.inner.worker.round_blobs.lock().expect("worker lock");
+fn forget_old_rounds(w: &Worker, job: &str, round: u32) {
+    let mut rb = w.state.round_blobs.lock().expect("worker lock");
     if let Some(v) = rb.get_mut(job) {
         v.retain(|(r, id)| {
             let keep = *r >= round;
             if !keep {
-                node.inner.store.remove(id);
+                w.store.remove(id);
             }
             keep
         });
@@ -271,27 +332,28 @@ fn forget_old_rounds(node: &ClusterNode, job: &str, round: u32) {
 
 /// Drops everything kept for `job`: its round blobs, its shards (unless another job holds
 /// them too) and their cleaned copies.
-pub(crate) fn forget(node: &ClusterNode, job: &str) {
-    let w = &node.inner.worker;
-    for (_, id) in w
+pub(crate) fn forget(w: &Worker, job: &str) {
+    let st = &w.state;
+    for (_, id) in st
         .round_blobs
         .lock()
         .expect("worker lock")
         .remove(job)
         .unwrap_or_default()
     {
-        node.inner.store.remove(&id);
+        w.store.remove(&id);
     }
-    let shards = w
+    let shards = st
         .shards
         .lock()
         .expect("worker lock")
         .remove(job)
         .unwrap_or_default();
     for id in &shards {
-        node.inner.store.release(id);
-        if !node.inner.store.has(id) {
-            w.cleaned
+        w.store.release(id);
+        if !w.store.has(id) {
+            st.specs.lock().expect("worker lock").remove(id);
+            st.cleaned
                 .lock()
                 .expect("worker lock")
                 .retain(|k, _| !k.starts_with(id.as_str()));

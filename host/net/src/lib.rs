@@ -43,7 +43,7 @@ pub fn load_or_create_identity(path: &std::path::Path) -> Result<Keypair, NetErr
     }
     Ok(key)
 }
-pub use status::NodeStatus;
+pub use status::{NodeStatus, Tier};
 pub use wire::Frame;
 
 /// Why the network could not start.

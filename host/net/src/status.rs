@@ -7,12 +7,50 @@ use std::collections::BTreeMap;
 /// much larger is a hostile or broken peer.
 pub const MAX_STATUS_BYTES: usize = 16 * 1024;
 
+/// The class of machine a node is (a closed set: a peer that gossips any other is refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// A server: plenty of CPU, memory, maybe GPUs.
+    #[default]
+    Server,
+    /// An edge board (Jetson, Raspberry Pi): schedulers keep oversized tasks off it.
+    Edge,
+}
+
+impl Tier {
+    /// Its name (`server`, `edge`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Server => "server",
+            Tier::Edge => "edge",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "server" => Ok(Tier::Server),
+            "edge" => Ok(Tier::Edge),
+            other => Err(format!("tier `{other}`: expected server or edge")),
+        }
+    }
+}
+
 /// A node's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeStatus {
-    /// `server` or `edge`.
-    pub tier: String,
+    /// Server or edge.
+    pub tier: Tier,
     /// Free-form labels.
     pub labels: BTreeMap<String, String>,
     /// CPU offered, thousandths of a core.
@@ -48,14 +86,14 @@ pub struct NodeStatus {
 impl NodeStatus {
     /// A node offering these resources, nothing in use yet.
     pub fn offering(
-        tier: &str,
+        tier: Tier,
         labels: BTreeMap<String, String>,
         cpu_millis: u32,
         memory_mib: u64,
         gpus: u32,
     ) -> Self {
         Self {
-            tier: tier.into(),
+            tier,
             labels,
             cpu_millis,
             memory_mib,

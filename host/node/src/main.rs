@@ -103,10 +103,10 @@ async fn main() -> anyhow::Result<()> {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
-    let tier = args.tier.or(file.tier).unwrap_or_else(|| "server".into());
-    if !matches!(tier.as_str(), "server" | "edge") {
-        anyhow::bail!("tier `{tier}`: expected server or edge");
-    }
+    let tier: infra_net::Tier = match args.tier.or(file.tier) {
+        Some(t) => t.parse().map_err(anyhow::Error::msg)?,
+        None => infra_net::Tier::Server,
+    };
     let token = args
         .token
         .or(file.token)
@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
     let data_dir = args.data_dir.or(file.data_dir);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let status = NodeStatus::offering(
-        &tier,
+        tier,
         labels.into_iter().collect::<BTreeMap<_, _>>(),
         args.cpu_millis.or(file.cpu_millis).unwrap_or(cores * 1000),
         args.memory_mib.or(file.memory_mib).unwrap_or(4096),
@@ -202,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     node.serve(events, move |ev| match ev {
         NetEvent::Listening(addr) => say(serde_json::json!({ "event": "listening", "addr": addr.to_string() })),
         NetEvent::PeerStatus(peer, s) => {
-            if seen.insert((peer, s.tier.clone())) {
+            if seen.insert((peer, s.tier)) {
                 say(serde_json::json!({ "event": "peer", "peer": peer.to_string(), "tier": s.tier, "cpu_millis": s.cpu_millis }));
             }
         }

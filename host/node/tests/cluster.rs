@@ -8,6 +8,7 @@ mod common;
 
 use common::{control, job_spec, req, rt, Cluster, TOKEN};
 use infra_api::pb;
+use pb::EventKind;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -98,7 +99,7 @@ fn fresh_copy(builtin: &str) -> Vec<u8> {
 }
 
 fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
-    evs.iter().filter(|e| e.kind == "round").collect()
+    evs.iter().filter(|e| e.kind() == EventKind::Round).collect()
 }
 
 /// Parameters of the digits example's model (64-128-10).
@@ -154,7 +155,7 @@ fn digits_job_across_three_peers_reaches_095_with_the_cli() {
             .unwrap()
             .into_inner()
     });
-    assert_eq!(j.state, "done", "{j:?}");
+    assert_eq!(j.state(), pb::JobState::Done, "{j:?}");
     assert_eq!(j.rounds_done, 10);
     assert!(j.accuracy >= 0.95, "accuracy {}", j.accuracy);
     let r = rounds(&j.events);
@@ -218,7 +219,7 @@ fn submit_uploads_the_jobs_wasm_plugins_and_csv_data() {
             .unwrap()
             .into_inner()
     });
-    assert_eq!(j.state, "done", "{j:?}");
+    assert_eq!(j.state(), pb::JobState::Done, "{j:?}");
     assert!(j.accuracy >= 0.9, "{}", j.accuracy);
     let sha = infra_runtime::sha256_hex(&cleaner);
     assert_eq!(j.plugins["cleaner.1"], format!("dedup sha256:{sha}"));
@@ -258,7 +259,7 @@ fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
         let id = submit(&url, spec).await;
         let mut swapped = false;
         watch(&url, &id, |ev| {
-            if ev.kind == "round" && ev.round == 2 && !swapped {
+            if ev.kind() == EventKind::Round && ev.round == 2 && !swapped {
                 swapped = true;
                 // Through the CLI, against another host than the coordinator.
                 let out = Command::new(infra_cli())
@@ -280,7 +281,7 @@ fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
     });
     let swap = evs
         .iter()
-        .find(|e| e.kind == "swap")
+        .find(|e| e.kind() == EventKind::Swap)
         .expect("a swap event in the history");
     assert!(
         swap.message.contains("priority") && swap.message.contains("least-loaded"),
@@ -292,7 +293,7 @@ fn scheduler_swapped_mid_job_shows_in_its_history_and_the_job_finishes() {
         "takes effect after the round it was made in"
     );
     let last = evs.last().unwrap();
-    assert_eq!(last.kind, "done", "{last:?}");
+    assert_eq!(last.kind(), EventKind::Done, "{last:?}");
     assert_eq!(rounds(&evs).len(), 100, "no round lost");
     assert!(rounds(&evs).iter().any(|e| e.round > swap.round));
     rt().block_on(async {
@@ -329,7 +330,7 @@ fn a_worker_killed_mid_job_does_not_stop_it() {
     let evs = rt().block_on(async {
         let id = submit(&url, spec).await;
         watch(&url, &id, |ev| {
-            if ev.kind == "round" && ev.round == 2 && !killed {
+            if ev.kind() == EventKind::Round && ev.round == 2 && !killed {
                 killed = true;
                 c.kill(2);
             }
@@ -337,7 +338,7 @@ fn a_worker_killed_mid_job_does_not_stop_it() {
         .await
     });
     let last = evs.last().unwrap();
-    assert_eq!(last.kind, "done", "{evs:#?}");
+    assert_eq!(last.kind(), EventKind::Done, "{evs:#?}");
     assert!(last.accuracy >= 0.9, "{}", last.accuracy);
     let r = rounds(&evs);
     assert_eq!(r.len(), 8);
@@ -351,11 +352,11 @@ fn a_worker_killed_mid_job_does_not_stop_it() {
     );
     // Its task (in flight, or placed before its heartbeats went stale) was noticed and given
     // to another peer.
-    for kind in ["peer-down", "retry"] {
+    for kind in [EventKind::PeerDown, EventKind::Retry] {
         assert!(
             evs.iter()
-                .any(|e| e.kind == kind && e.message.contains(&victim)),
-            "no {kind} event for the killed peer: {evs:#?}"
+                .any(|e| e.kind() == kind && e.message.contains(&victim)),
+            "no {kind:?} event for the killed peer: {evs:#?}"
         );
     }
 }
@@ -378,7 +379,7 @@ fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
     let evs = rt().block_on(async {
         let id = submit(&url, spec).await;
         watch(&url, &id, |ev| {
-            if ev.kind == "round" && ev.round == 1 && !stopped {
+            if ev.kind() == EventKind::Round && ev.round == 1 && !stopped {
                 stopped = true;
                 assert!(Command::new("kill")
                     .args(["-STOP", &pid])
@@ -391,10 +392,10 @@ fn a_worker_whose_heartbeats_stop_mid_task_is_marked_down() {
     });
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     c.kill(2);
-    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    assert_eq!(evs.last().unwrap().kind(), EventKind::Done, "{evs:#?}");
     let down = evs
         .iter()
-        .find(|e| e.kind == "peer-down" && e.message.contains(&victim))
+        .find(|e| e.kind() == EventKind::PeerDown && e.message.contains(&victim))
         .unwrap_or_else(|| panic!("no peer-down event: {evs:#?}"));
     assert!(
         down.message.contains("no heartbeat for"),
@@ -420,7 +421,7 @@ fn a_corrupted_chunk_is_fetched_again() {
         let id = submit(&url, job_spec(&[("rounds = 10", "rounds = 3")])).await;
         watch(&url, &id, |_| {}).await
     });
-    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    assert_eq!(evs.last().unwrap().kind(), EventKind::Done, "{evs:#?}");
     let refetched: u32 = rounds(&evs).iter().map(|e| e.refetched).sum();
     assert_eq!(
         refetched, 2,
@@ -441,7 +442,7 @@ fn f16_compression_halves_the_bytes_and_still_reaches_095() {
         watch(&url, &id, |_| {}).await
     });
     let done = evs.last().unwrap();
-    assert_eq!(done.kind, "done", "{evs:#?}");
+    assert_eq!(done.kind(), EventKind::Done, "{evs:#?}");
     assert!(done.accuracy >= 0.95, "accuracy {}", done.accuracy);
     // Weights down and the update (as a delta) up, as f16: half of the f32 job's bytes.
     assert_eq!(
@@ -466,7 +467,7 @@ fn a_model_too_large_for_one_frame_moves_as_chunked_blobs() {
         let id = submit(&url, spec).await;
         watch(&url, &id, |_| {}).await
     });
-    assert_eq!(evs.last().unwrap().kind, "done", "{evs:#?}");
+    assert_eq!(evs.last().unwrap().kind(), EventKind::Done, "{evs:#?}");
     let weights = 4 * (64 * 2048 + 2048 + 2048 * 1024 + 1024 + 1024 * 10 + 10) as u64;
     assert!(weights > 8 * 1024 * 1024);
     for r in rounds(&evs) {
@@ -539,6 +540,7 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             .await
             .unwrap_err();
         assert!(err.message().contains("rounds"), "{}", err.message());
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
         // And an unknown wire encoding, naming the ones there are.
         let err = ctl
             .submit_job(req(pb::SubmitJobRequest {
@@ -555,6 +557,17 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             "{}",
             err.message()
         );
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        // A job only a local run can do is refused, saying why.
+        let err = ctl
+            .submit_job(req(pb::SubmitJobRequest {
+                spec_toml: job_spec(&[("[data]", "[data]\ncleaning = \"whole\"")]),
+                data_csv: vec![],
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains("local job"), "{}", err.message());
     });
 }
 
@@ -619,13 +632,13 @@ fn a_task_that_misses_its_deadline_is_retried_then_the_round_fails_on_quorum() {
         watch(&url, &id, |_| {}).await
     });
     let last = evs.last().unwrap();
-    assert_eq!(last.kind, "failed", "{evs:#?}");
+    assert_eq!(last.kind(), EventKind::Failed, "{evs:#?}");
     assert!(
         last.message.contains("round 1 failed") && last.message.contains("quorum"),
         "{}",
         last.message
     );
-    let retries: Vec<_> = evs.iter().filter(|e| e.kind == "retry").collect();
+    let retries: Vec<_> = evs.iter().filter(|e| e.kind() == EventKind::Retry).collect();
     assert!(retries.len() >= 3, "{evs:#?}");
     assert!(
         retries
@@ -642,7 +655,7 @@ fn a_cancelled_job_stops_and_says_so() {
     let (evs, state) = rt().block_on(async {
         let id = submit(&url, job_spec(&[("rounds = 10", "rounds = 500")])).await;
         let evs = watch(&url, &id, |ev| {
-            if ev.kind == "round" && ev.round == 2 {
+            if ev.kind() == EventKind::Round && ev.round == 2 {
                 let url = url.clone();
                 let id = id.clone();
                 // From another thread: this one is busy streaming.
@@ -666,10 +679,10 @@ fn a_cancelled_job_stops_and_says_so() {
             .await
             .unwrap()
             .into_inner();
-        (evs, j.state)
+        (evs, j.state())
     });
-    assert_eq!(evs.last().unwrap().kind, "cancelled", "{evs:#?}");
-    assert_eq!(state, "cancelled");
+    assert_eq!(evs.last().unwrap().kind(), EventKind::Cancelled, "{evs:#?}");
+    assert_eq!(state, pb::JobState::Cancelled);
     assert!(rounds(&evs).len() < 500);
     let err = rt().block_on(async {
         control(&url)
@@ -703,7 +716,7 @@ fn a_restarted_coordinator_resumes_from_its_checkpoint() {
             .unwrap()
             .into_inner();
         while let Some(ev) = s.message().await.unwrap() {
-            if ev.kind == "round" && ev.round == 3 {
+            if ev.kind() == EventKind::Round && ev.round == 3 {
                 break;
             }
         }
@@ -720,13 +733,13 @@ fn a_restarted_coordinator_resumes_from_its_checkpoint() {
     let evs = rt().block_on(async { watch(&url, &id, |_| {}).await });
     let resumed = evs
         .iter()
-        .find(|e| e.kind == "resumed")
+        .find(|e| e.kind() == EventKind::Resumed)
         .expect("a resumed event");
     assert!(resumed.round >= 4, "{resumed:?}");
     let r = rounds(&evs);
     let numbers: Vec<u32> = r.iter().map(|e| e.round).collect();
     assert_eq!(*numbers.last().unwrap(), 12);
     assert!(numbers.windows(2).all(|w| w[1] >= w[0]), "{numbers:?}");
-    assert_eq!(evs.last().unwrap().kind, "done");
+    assert_eq!(evs.last().unwrap().kind(), EventKind::Done);
     assert!(evs.last().unwrap().accuracy >= 0.95);
 }

@@ -39,6 +39,10 @@ pub struct JobSpec {
     pub optimizer: OptimizerSpec,
     /// Local training per round.
     pub training: TrainingSpec,
+    /// Evaluate the global model on the test split every this many rounds (and after the
+    /// last); the rounds between only checkpoint. For jobs where evaluation dominates a round.
+    #[serde(default = "one_round")]
+    pub evaluate_every: u32,
     /// Scheduler plugin.
     pub scheduler: PluginRef,
     /// Cleaning chain, in order.
@@ -104,6 +108,9 @@ fn max_attempts() -> u32 {
     3
 }
 
+fn one_round() -> u32 {
+    1
+}
 fn default_seed() -> u64 {
     7
 }
@@ -136,6 +143,23 @@ pub struct DataSpec {
     /// 0.0 = iid shards, 1.0 = shards sorted by label (non-iid).
     #[serde(default)]
     pub skew: f64,
+    /// Where the cleaning chain fits its statistics.
+    #[serde(default)]
+    pub cleaning: CleaningMode,
+}
+
+/// Where the cleaning chain runs (`data.cleaning`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CleaningMode {
+    /// Each shard is cleaned where it is trained, with statistics of its own rows (as on a
+    /// federated client, whose rows never leave it); the test split is cleaned by the
+    /// coordinator. The same in local and cluster jobs.
+    #[default]
+    Federated,
+    /// The whole data set passes through the chain once, before the split and the sharding,
+    /// so `dedup` and fitted statistics see every row. Local jobs only: no peer has every row.
+    Whole,
 }
 
 fn label() -> String {
@@ -260,6 +284,7 @@ impl JobSpec {
             ("threads", self.threads),
             ("training.batch-size", self.training.batch_size),
             ("training.local-epochs", self.training.local_epochs),
+            ("evaluate-every", self.evaluate_every as usize),
         ];
         if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{k}` must be at least 1"));

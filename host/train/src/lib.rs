@@ -1,5 +1,5 @@
 //! Native training for infra: libtorch through `tch`, on CUDA where there is a GPU and on CPU
-//! elsewhere, with every policy (scheduling, cleaning, aggregation) a sandboxed plugin.
+//! elsewhere. The federated rounds that use it are `infra-rounds`.
 //!
 //! Layout:
 //! - [`data`]: the embedded UCI digits, CSV loading, seeded split, iid / non-iid sharding;
@@ -7,24 +7,23 @@
 //! - [`model`]: `mlp` and `cnn`, parameters as one flat vector in canonical order;
 //! - [`checkpoint`]: safetensors with metadata;
 //! - [`device`]: `auto | cpu | cuda[:N]`;
-//! - [`mod@run`]: `infra train`: K local workers in synchronous rounds, the scheduler placing the
-//!   round's tasks, the cleaning chain on every shard, the aggregator merging updates;
-//! - [`task`]: one training task as a cluster worker runs it, shard and weight wire forms;
+//! - [`clean`]: the cleaning chain over a data set, and its per-step report;
+//! - [`task`]: one training task (a shard trained from the global weights), evaluation, the
+//!   job's data divided into shards and a test split, and a shard's wire form;
 //! - `optim.rs`: local training steps.
 
 pub mod checkpoint;
+pub mod clean;
 pub mod data;
 pub mod device;
 pub mod job;
 pub mod model;
 mod optim;
-pub mod run;
 pub mod task;
 
 pub use data::Dataset;
 pub use job::JobSpec;
 pub use model::Model;
-pub use run::{run, JobReport, RunOptions};
 
 /// Why training failed.
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,7 @@ pub fn load_data(job: &JobSpec, csv: Option<&str>) -> Result<Dataset, TrainError
     }
 }
 
-/// Seeded `(train shards, test split)` of `data`, exactly as [`crate::run()`] divides it.
+/// Seeded `(train shards, test split)` of `data`: the same for local and cluster jobs.
 pub fn divide(job: &JobSpec, data: &Dataset) -> (Vec<Dataset>, Dataset) {
     let (train, test) = data.split(job.data.test_fraction, job.seed);
     let n = job.data.shards.unwrap_or(job.workers).max(1);

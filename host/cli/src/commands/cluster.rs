@@ -85,8 +85,13 @@ pub fn peers(args: HostArgs) -> anyhow::Result<()> {
     for p in resp.peers {
         let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         t.add_row(vec![
-            p.peer_id,
-            p.tier,
+            p.peer_id.clone(),
+            match p.tier() {
+                infra_api::pb::Tier::Edge => "edge",
+                infra_api::pb::Tier::Server => "server",
+                infra_api::pb::Tier::Unspecified => "?",
+            }
+            .to_string(),
             format!("{:.1}", p.cpu_millis as f64 / 1000.0),
             p.memory_mib.to_string(),
             p.gpus.to_string(),

@@ -5,6 +5,7 @@ use super::cluster::{status, Client, HostArgs};
 use anyhow::Context;
 use clap::Args;
 use infra_api::pb;
+use pb::{EventKind, JobState};
 use std::path::{Path, PathBuf};
 
 /// `infra submit`.
@@ -128,8 +129,8 @@ async fn follow(c: &mut Client, job: &pb::Job) -> anyhow::Result<()> {
     };
     let mut end = None;
     while let Some(ev) = stream.message().await.map_err(status)? {
-        match ev.kind.as_str() {
-            "round" => {
+        match ev.kind() {
+            EventKind::Round => {
                 bar.set_position(ev.round as u64);
                 bar.set_message(format!(
                     "accuracy {:.3}  loss {:.3}  {:.2}s  tasks {}/{}  overhead {:.0}%",
@@ -145,26 +146,28 @@ async fn follow(c: &mut Client, job: &pb::Job) -> anyhow::Result<()> {
                     ev.round, ev.accuracy, ev.loss, ev.seconds, ev.tasks_done, ev.tasks_total, ev.bytes, ev.overhead * 100.0
                 ));
             }
-            "done" | "failed" | "cancelled" => {
+            EventKind::Done | EventKind::Failed | EventKind::Cancelled => {
                 end = Some(ev);
                 break;
             }
-            _ => say(format!(
+            k => say(format!(
                 "round {:>3}: {}: {}",
-                ev.round, ev.kind, ev.message
+                ev.round,
+                kind_name(k),
+                ev.message
             )),
         }
     }
     bar.finish_and_clear();
     match end {
-        Some(ev) if ev.kind == "done" => {
+        Some(ev) if ev.kind() == EventKind::Done => {
             println!(
                 "{} done: accuracy {:.4} after {} rounds",
                 job.id, ev.accuracy, ev.round
             );
             Ok(())
         }
-        Some(ev) => anyhow::bail!("{} {}: {}", job.id, ev.kind, ev.message),
+        Some(ev) => anyhow::bail!("{} {}: {}", job.id, kind_name(ev.kind()), ev.message),
         None => anyhow::bail!(
             "{}: the host stopped the event stream before the job ended",
             job.id
@@ -198,7 +201,7 @@ pub fn jobs(args: HostArgs) -> anyhow::Result<()> {
         };
         t.add_row(vec![
             j.id.clone(),
-            j.state.clone(),
+            state_name(j.state()).to_string(),
             format!("{}/{}", j.rounds_done, j.rounds),
             format!("{:.4}", j.accuracy),
             short("scheduler"),
@@ -223,7 +226,7 @@ pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
         "{} ({}): {}, round {}/{}, accuracy {:.4}{}",
         j.id,
         j.name,
-        j.state,
+        state_name(j.state()),
         j.rounds_done,
         j.rounds,
         j.accuracy,
@@ -237,21 +240,22 @@ pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
         "#", "event", "round", "accuracy", "seconds", "tasks", "detail",
     ]);
     for e in j.events {
+        let round = e.kind() == EventKind::Round;
         t.add_row(vec![
             e.seq.to_string(),
-            e.kind.clone(),
+            kind_name(e.kind()).to_string(),
             e.round.to_string(),
-            if e.kind == "round" {
+            if round {
                 format!("{:.4}", e.accuracy)
             } else {
                 String::new()
             },
-            if e.kind == "round" {
+            if round {
                 format!("{:.2}", e.seconds)
             } else {
                 String::new()
             },
-            if e.kind == "round" {
+            if round {
                 format!("{}/{}", e.tasks_done, e.tasks_total)
             } else {
                 String::new()
@@ -321,4 +325,32 @@ pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
         println!("{t}");
         Ok(())
     })
+}
+
+/// An event kind as the tables and logs name it.
+fn kind_name(k: EventKind) -> &'static str {
+    match k {
+        EventKind::Unspecified => "?",
+        EventKind::Started => "started",
+        EventKind::Resumed => "resumed",
+        EventKind::Round => "round",
+        EventKind::Swap => "swap",
+        EventKind::Retry => "retry",
+        EventKind::PeerDown => "peer-down",
+        EventKind::Dropped => "dropped",
+        EventKind::Done => "done",
+        EventKind::Failed => "failed",
+        EventKind::Cancelled => "cancelled",
+    }
+}
+
+/// A job state as the tables name it.
+fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Unspecified => "?",
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+    }
 }

@@ -4,8 +4,8 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use infra_runtime::Runtime;
-use infra_train::run::RoundReport;
-use infra_train::{JobReport, JobSpec, RunOptions};
+use infra_rounds::local::{JobReport, LocalOptions, RoundReport};
+use infra_train::JobSpec;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -39,8 +39,10 @@ fn on_round(r: &RoundReport, job: &JobSpec) {
     });
     bar.set_position(r.round as u64);
     bar.set_message(format!(
-        "loss {:.4}  test accuracy {:.4}",
-        r.train_loss, r.test_accuracy
+        "loss {:.4}  test accuracy {:.4}{}",
+        r.train_loss,
+        r.test_accuracy,
+        if r.evaluated { "" } else { " (last evaluated)" }
     ));
 }
 
@@ -57,11 +59,11 @@ impl TrainArgs {
             job.rounds = r;
         }
         let runtime = Runtime::new()?;
-        let opts = RunOptions {
+        let opts = LocalOptions {
             checkpoint_dir: Some(self.checkpoint_dir.clone()),
             on_round: (!self.json).then_some(on_round as fn(&RoundReport, &JobSpec)),
         };
-        let report = infra_train::run(&job, &runtime, &opts)
+        let report = infra_rounds::local::train(&job, &runtime, &opts)
             .with_context(|| format!("job `{}`", job.name))?;
         if let Some(b) = BAR.get() {
             b.finish();
@@ -86,17 +88,23 @@ fn print_report(r: &JobReport) {
         "test loss",
         "test accuracy",
         "seconds",
+        "tasks",
         "aggregator",
     ]);
     for h in &r.history {
+        let evaluated = |v: String| if h.evaluated { v } else { "-".into() };
         t.add_row(vec![
             h.round.to_string(),
             format!("{:.4}", h.train_loss),
-            format!("{:.4}", h.test_loss),
-            format!("{:.4}", h.test_accuracy),
+            evaluated(format!("{:.4}", h.test_loss)),
+            evaluated(format!("{:.4}", h.test_accuracy)),
             format!("{:.2}", h.seconds),
+            format!("{}/{}", h.tasks.0, h.tasks.1),
             h.aggregator.clone(),
         ]);
+    }
+    for e in &r.events {
+        println!("round {:>3}: {}: {}", e.round, e.kind, e.message);
     }
     println!("{t}");
     let mut t = super::table(&["worker", "tasks", "samples", "busy (s)", "utilisation"]);

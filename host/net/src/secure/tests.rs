@@ -157,7 +157,7 @@ fn a_node_that_does_not_offer_tls_names_no_protocol() {
 #[tokio::test]
 async fn a_noise_only_node_and_a_tls_node_still_see_each_other() {
     use crate::{NetConfig, NetEvent, Network, NodeStatus};
-    let status = || NodeStatus::offering("server", Default::default(), 1000, 1024, 0);
+    let status = || NodeStatus::offering(crate::Tier::Server, Default::default(), 1000, 1024, 0);
     let config = |tls, bootstrap: Vec<libp2p::Multiaddr>| NetConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
         bootstrap,
