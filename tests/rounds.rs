@@ -93,12 +93,12 @@ impl Workers for Faulty {
     }
 }
 
-fn faulty(job: &Job, shard: usize, fault: Fault) -> Faulty {
-    Faulty {
+fn faulty(job: &Job, shard: usize, fault: Fault) -> Arc<Faulty> {
+    Arc::new(Faulty {
         inner: LocalWorkers::new(job),
         shard,
         fault,
-    }
+    })
 }
 
 fn events(report: &infra_rounds::local::JobReport, kind: EventKind) -> Vec<(u32, String)> {
@@ -115,7 +115,7 @@ fn a_failing_local_task_is_retried_and_the_job_goes_on() {
     let mut spec = JobSpec::default_digits();
     spec.rounds = 4;
     let job = job(spec);
-    let report = train_with(&job, &faulty(&job, 0, Fault::FailFirst), &LocalOptions::default())
+    let report = train_with(&job, faulty(&job, 0, Fault::FailFirst), &LocalOptions::default())
         .unwrap();
     assert_eq!(report.rounds, 4);
     // Every round: shard 0 failed once, was retried, and both shards were merged.
@@ -146,7 +146,7 @@ fn a_local_round_counts_once_its_quorum_is_in() {
     spec.cluster.max_attempts = 2;
     let j = job(spec.clone());
     let report =
-        train_with(&j, &faulty(&j, 3, Fault::FailAlways), &LocalOptions::default()).unwrap();
+        train_with(&j, faulty(&j, 3, Fault::FailAlways), &LocalOptions::default()).unwrap();
     assert_eq!(report.rounds, 3);
     assert!(
         report.history.iter().all(|r| r.tasks == (3, 4)),
@@ -164,7 +164,7 @@ fn a_local_round_counts_once_its_quorum_is_in() {
     // With the default quorum (every task) the same failure stops the job at round 1.
     spec.cluster.quorum = 1.0;
     let j = job(spec);
-    let Err(e) = train_with(&j, &faulty(&j, 3, Fault::FailAlways), &LocalOptions::default())
+    let Err(e) = train_with(&j, faulty(&j, 3, Fault::FailAlways), &LocalOptions::default())
     else {
         panic!("a round under its quorum must fail the job");
     };
@@ -183,7 +183,7 @@ fn a_non_finite_update_is_dropped_recorded_and_never_merged() {
     spec.rounds = 3;
     let job = job(spec);
     let report =
-        train_with(&job, &faulty(&job, 1, Fault::NanFirst), &LocalOptions::default()).unwrap();
+        train_with(&job, faulty(&job, 1, Fault::NanFirst), &LocalOptions::default()).unwrap();
     let dropped = events(&report, EventKind::Dropped);
     assert_eq!(dropped.len(), 3, "{dropped:?}");
     assert!(

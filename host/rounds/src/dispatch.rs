@@ -71,9 +71,9 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
         sched.refresh(round, obs);
         out.waves += 1;
         let request = pending_request(r, workers, &pending, holders).await?;
-        let placed = sched
-            .instance
-            .schedule(&request)
+        // Plugin calls are synchronous and may block in WASI (a guest's output), which a
+        // runtime worker may do only in place.
+        let placed = tokio::task::block_in_place(|| sched.instance.schedule(&request))
             .map_err(|e| EngineError::Round {
                 round,
                 cause: e.to_string(),

@@ -255,11 +255,12 @@ impl Rounds {
             .take()
             .and_then(|a| Arc::try_unwrap(a).ok())
             .unwrap_or_default();
-        let summary = self
-            .agg
-            .instance
-            .aggregate_into(round, global, &refs, DEFAULT_CHUNK, &mut next)
-            .map_err(|e| EngineError::Round {
+        let instance = &mut self.agg.instance;
+        // Synchronous and may block in WASI (see `dispatch.rs`).
+        let summary = tokio::task::block_in_place(|| {
+            instance.aggregate_into(round, global, &refs, DEFAULT_CHUNK, &mut next)
+        })
+        .map_err(|e| EngineError::Round {
                 round,
                 cause: e.to_string(),
             })?;

@@ -72,21 +72,24 @@ pub fn train(
         spec: Arc::new(spec.clone()),
         plugins: resolve_plugins(runtime, spec)?,
     };
-    let workers = LocalWorkers::new(&job);
-    train_with(&job, &workers, opts)
+    let workers = Arc::new(LocalWorkers::new(&job));
+    train_with(&job, workers, opts)
 }
 
 /// Runs `job` on `workers` (the local ones, or any [`Workers`] over them) and reports.
-pub fn train_with<W: Workers>(
+pub fn train_with<W: Workers + 'static>(
     job: &Job,
-    workers: &W,
+    workers: Arc<W>,
     opts: &LocalOptions,
 ) -> Result<JobReport, EngineError> {
     let started = Instant::now();
     let spec = job.spec.clone();
     let device = infra_train::device::resolve(&spec.device).map_err(EngineError::Job)?;
     let data = infra_train::task::load_data(&spec, None)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded: plugins' WASI calls block in place, which a current-thread runtime
+    // refuses.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_time()
         .max_blocking_threads(spec.workers.max(1) + 2)
         .build()
@@ -101,7 +104,13 @@ pub fn train_with<W: Workers>(
         runner: format!("{} local workers", spec.workers),
         ..Options::default()
     };
-    let outcome = runtime.block_on(crate::run(job, data, workers, &obs, engine))?;
+    // The engine runs on a runtime worker, where plugins' blocking WASI calls may block.
+    let (job_c, workers_c, obs_c) = (job.clone(), workers.clone(), obs.clone());
+    let outcome = runtime
+        .block_on(runtime.spawn(async move {
+            crate::run(&job_c, data, &*workers_c, &obs_c, engine).await
+        }))
+        .map_err(|e| EngineError::Internal(format!("the job's rounds: {e}")))??;
     Ok(obs.report(outcome, workers.cleaning(), checkpoint, &device, started))
 }
 
