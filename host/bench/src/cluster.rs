@@ -80,7 +80,6 @@ async fn nodes(
             NodeConfig {
                 data_dir: None,
                 peer_timeout: heartbeat * 5,
-                corrupt_chunks: 0,
                 max_plugin_bytes: infra_cluster::plugins::MAX_PLUGIN_BYTES,
             },
         )

@@ -3,13 +3,14 @@
 //!
 //! Run: `cargo xtask bench` (add `--quick` for fewer repetitions, `--noise` for cluster peers
 //! that secure connections with noise instead of TLS, `--only GROUP` for one of
-//! `aggregation`, `scheduling`, `overhead`, `training`, `cluster`, or one part of the cluster
+//! `aggregation`, `scheduling`, `overhead`, `training`, `scale`, `cluster`, or one part of the cluster
 //! group: `discovery`, `transfer`, `rounds`; `--rounds 1:none,10:f16` picks the local epochs
 //! and compression of the round-overhead rows).
 
 mod aggregation;
 mod cluster;
 mod overhead;
+mod scale;
 mod scheduling;
 mod training;
 
@@ -52,7 +53,7 @@ pub fn fmt_time(d: Duration) -> String {
 
 /// mimalloc instead of the system allocator: transfers allocate and free a frame buffer per
 /// chunk and per message, and glibc hands those megabyte buffers back to the kernel and faults
-/// them in again each time (see BENCHMARKS.md, "allocator").
+/// them in again each time.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -65,6 +66,13 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, n, side] = &args[..] {
+        if flag == "--scale-child" {
+            scale::child(n.parse().expect("client count"), side);
+            return;
+        }
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 5 } else { 21 };
     let runtime = infra_runtime::Runtime::builder()
@@ -87,6 +95,9 @@ fn main() {
     }
     if wanted("training") {
         rows.extend(training::run(if quick { 500 } else { 3000 }));
+    }
+    if only.as_deref() == Some("scale") || (only.is_none() && !quick) {
+        rows.extend(scale::run());
     }
     let cluster_part = |p: &str| wanted("cluster") || wanted(p);
     if ["discovery", "transfer", "rounds"]

@@ -18,7 +18,6 @@ use infra_rounds::{EventKind, Job, JobEvent};
 use infra_train::job::CleaningMode;
 use infra_train::JobSpec;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -30,9 +29,6 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// A peer whose last heartbeat is older than this is considered down.
     pub peer_timeout: Duration,
-    /// Fault injection for tests: damage this many of the chunks this node serves (alternately
-    /// a flipped byte and a truncated chunk).
-    pub corrupt_chunks: u32,
     /// Largest plugin this node installs.
     pub max_plugin_bytes: usize,
 }
@@ -52,7 +48,9 @@ pub(crate) struct Shared {
     pub config: NodeConfig,
     pub status: Status,
     pub worker: Arc<Worker>,
-    corrupt_left: AtomicU32,
+    /// Test-only fault injection on the chunks this node serves.
+    #[cfg(test)]
+    pub faults: crate::testing::Faults,
 }
 
 /// One peer's answer to a cluster-wide swap.
@@ -96,7 +94,8 @@ impl ClusterNode {
                 links,
                 plugins,
                 jobs: Jobs::new(dir.map(|d| d.join("jobs"))),
-                corrupt_left: AtomicU32::new(config.corrupt_chunks),
+                #[cfg(test)]
+                faults: Default::default(),
                 config,
                 status,
                 worker,
@@ -279,28 +278,11 @@ impl ClusterNode {
         }
     }
 
-    /// `bytes`, or a damaged copy of them while fault injection is armed: the injected faults
-    /// alternate between a flipped byte and a truncated chunk, the first being a flip.
-    pub(crate) fn maybe_corrupt(&self, bytes: Bytes) -> Bytes {
-        let left = &self.inner.corrupt_left;
-        if bytes.is_empty() {
-            return bytes;
-        }
-        let Ok(n) = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        else {
-            return bytes;
-        };
-        let flip = (self.inner.config.corrupt_chunks - n).is_multiple_of(2);
-        if flip {
-            let mut copy = bytes.to_vec();
-            let mid = copy.len() / 2;
-            copy[mid] ^= 0xff;
-            tracing::warn!("fault injection: serving a corrupted chunk");
-            copy.into()
-        } else {
-            tracing::warn!("fault injection: serving a truncated chunk");
-            bytes.slice(..bytes.len() - 1)
-        }
+    /// A chunk as this node serves it (tests may damage it: `testing::Faults`).
+    pub(crate) fn outgoing_chunk(&self, bytes: Bytes) -> Bytes {
+        #[cfg(test)]
+        let bytes = self.inner.faults.apply(bytes);
+        bytes
     }
 
     /// Peers whose last heartbeat is recent enough.
@@ -528,5 +510,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is not installed here"), "{e}");
+    }
+
+    /// The coordinator damages the first two chunks it serves (a flipped byte, then a
+    /// truncated chunk): the workers catch both, fetch them again, and the rounds report the
+    /// two refetched chunks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn corrupted_chunks_are_fetched_again_and_counted_in_the_rounds() {
+        let nodes = crate::testing::joined_nodes(3).await;
+        let spec = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits-cluster.toml"),
+        )
+        .unwrap()
+        .replace("rounds = 10", "rounds = 3");
+        nodes[0].inner.faults.arm(2);
+        let rec = nodes[0].submit(&spec, None).unwrap();
+        let (past, mut live) = nodes[0].job(&rec.id).unwrap().subscribe();
+        let mut evs = past;
+        while !evs.last().is_some_and(|e| e.kind.is_terminal()) {
+            evs.push(live.recv().await.unwrap());
+        }
+        assert_eq!(evs.last().unwrap().kind, crate::EventKind::Done, "{evs:#?}");
+        let refetched: u32 = evs
+            .iter()
+            .filter(|e| e.kind == crate::EventKind::Round)
+            .map(|e| e.refetched)
+            .sum();
+        assert_eq!(refetched, 2, "{evs:#?}");
+        assert_eq!(nodes[0].inner.faults.left(), 0, "both faults were served");
     }
 }

@@ -60,7 +60,6 @@ pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
             NodeConfig {
                 data_dir: None,
                 peer_timeout: Duration::from_secs(5),
-                corrupt_chunks: 0,
                 max_plugin_bytes: crate::plugins::MAX_PLUGIN_BYTES,
             },
         )
@@ -80,4 +79,42 @@ pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
         seen_rx.recv().await.expect("every node sees the first");
     }
     nodes
+}
+
+/// Fault injection (tests only): the next chunks a node serves are damaged, alternately a
+/// flipped byte and a truncated chunk, a flip first.
+#[derive(Default)]
+pub(crate) struct Faults {
+    left: std::sync::atomic::AtomicU32,
+    served: std::sync::atomic::AtomicU32,
+}
+
+impl Faults {
+    /// Damages the next `n` chunks served.
+    pub fn arm(&self, n: u32) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.served.store(0, SeqCst);
+        self.left.store(n, SeqCst);
+    }
+
+    /// Faults armed but not served yet.
+    pub fn left(&self) -> u32 {
+        self.left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `bytes`, damaged while faults are armed.
+    pub fn apply(&self, bytes: bytes::Bytes) -> bytes::Bytes {
+        use std::sync::atomic::Ordering::SeqCst;
+        if bytes.is_empty() || self.left.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_err() {
+            return bytes;
+        }
+        if self.served.fetch_add(1, SeqCst).is_multiple_of(2) {
+            let mut copy = bytes.to_vec();
+            let mid = copy.len() / 2;
+            copy[mid] ^= 0xff;
+            copy.into()
+        } else {
+            bytes.slice(..bytes.len() - 1)
+        }
+    }
 }

@@ -144,7 +144,7 @@ pub(crate) async fn train(
 ) -> Result<Trained, ClusterError> {
     let n = w;
     let local = from == n.net.peer_id();
-    let spec = job_spec(w, from, &task).await?;
+    let (spec, spec_moved, spec_refetched) = job_spec(w, from, &task).await?;
     if !local {
         forget_old_rounds(w, &task.job, task.round);
     }
@@ -175,8 +175,8 @@ pub(crate) async fn train(
     {
         n.store.hold(&task.shard);
     }
-    let mut fetched = global_moved + shard.transferred;
-    let mut refetched = global_refetched + shard.refetched;
+    let mut fetched = spec_moved + global_moved + shard.transferred;
+    let mut refetched = spec_refetched + global_refetched + shard.refetched;
     // Cleaning steps named by content come from the coordinator when missing here.
     for c in &spec.cleaners {
         if let Some(sha) = c.plugin.strip_prefix(SHA_PREFIX) {
@@ -289,9 +289,14 @@ pub(crate) async fn train(
 /// The task's job spec: parsed and validated once per job from the blob that holds its TOML
 /// (fetched from the coordinator the first time; blobs are content-addressed, so the spec is
 /// the one the coordinator sent).
-async fn job_spec(w: &Worker, from: PeerId, task: &TrainTask) -> Result<Arc<JobSpec>, ClusterError> {
+/// Returns it with the bytes and refetched chunks its fetch cost (none once known).
+async fn job_spec(
+    w: &Worker,
+    from: PeerId,
+    task: &TrainTask,
+) -> Result<(Arc<JobSpec>, u64, u32), ClusterError> {
     if let Some(s) = w.state.specs.lock().expect("worker lock").get(&task.spec) {
-        return Ok(s.clone());
+        return Ok((s.clone(), 0, 0));
     }
     let f = transfer::fetch(&w.net, &w.store, &w.links, from, &task.spec).await?;
     let text = std::str::from_utf8(&f.bytes)
@@ -312,7 +317,7 @@ async fn job_spec(w: &Worker, from: PeerId, task: &TrainTask) -> Result<Arc<JobS
     {
         w.store.hold(&task.spec);
     }
-    Ok(spec)
+    Ok((spec, f.transferred, f.refetched))
 }
 
 /// Drops the weights and updates of a job's earlier rounds (the coordinator has fetched

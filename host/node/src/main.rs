@@ -67,10 +67,6 @@ struct Args {
     /// Largest plugin this host accepts from a swap or an upload, bytes (small boards).
     #[arg(long)]
     max_plugin_bytes: Option<usize>,
-    /// Fault injection for tests: damage this many of the blob chunks this host serves
-    /// (alternately a flipped byte and a truncated chunk).
-    #[arg(long, hide = true, default_value_t = 0)]
-    corrupt_chunks: u32,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -179,7 +175,6 @@ async fn main() -> anyhow::Result<()> {
         NodeConfig {
             data_dir,
             peer_timeout: heartbeat * 5,
-            corrupt_chunks: args.corrupt_chunks,
             max_plugin_bytes: args
                 .max_plugin_bytes
                 .or(file.max_plugin_bytes)

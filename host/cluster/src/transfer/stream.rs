@@ -164,7 +164,7 @@ async fn serve_one(node: &ClusterNode, mut s: Stream) -> io::Result<()> {
     s.write_all(&[STATUS_OK]).await?;
     for &c in &chunks {
         let range = chunk_range(m.size, c).expect("checked against the manifest");
-        let chunk = node.maybe_corrupt(bytes.slice(range));
+        let chunk = node.outgoing_chunk(bytes.slice(range));
         timeout(CHUNK_TIMEOUT, async {
             s.write_all(&(chunk.len() as u32).to_le_bytes()).await?;
             s.write_all(&chunk).await
