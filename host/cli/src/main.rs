@@ -5,7 +5,7 @@ mod commands;
 
 /// mimalloc instead of the system allocator: transfers allocate and free a frame buffer per
 /// chunk and per message, and glibc hands those megabyte buffers back to the kernel and faults
-/// them in again each time (see BENCHMARKS.md, "allocator").
+/// them in again each time.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -50,7 +50,7 @@ pub(crate) struct Shared {
     pub worker: Arc<Worker>,
     /// Test-only fault injection on the chunks this node serves.
     #[cfg(test)]
-    pub faults: crate::testing::Faults,
+    pub faults: Arc<crate::testing::Faults>,
 }
 
 /// One peer's answer to a cluster-wide swap.
@@ -210,7 +210,12 @@ impl ClusterNode {
     ) {
         match self.inner.net.accept(transfer::stream::BLOB_PROTOCOL) {
             Ok(incoming) => {
-                tokio::spawn(transfer::stream::serve(self.clone(), incoming));
+                let holder = transfer::stream::Holder {
+                    store: self.inner.store.clone(),
+                    #[cfg(test)]
+                    faults: self.inner.faults.clone(),
+                };
+                tokio::spawn(transfer::stream::serve(holder, incoming));
             }
             Err(e) => tracing::error!("blobs cannot be served to peers: {e}"),
         }
@@ -276,13 +281,6 @@ impl ClusterNode {
             }
             .to_frame(Bytes::new()),
         }
-    }
-
-    /// A chunk as this node serves it (tests may damage it: `testing::Faults`).
-    pub(crate) fn outgoing_chunk(&self, bytes: Bytes) -> Bytes {
-        #[cfg(test)]
-        let bytes = self.inner.faults.apply(bytes);
-        bytes
     }
 
     /// Peers whose last heartbeat is recent enough.

@@ -22,16 +22,17 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "setup" => setup(&root, false),
         "train" | "demo" => setup(&root, false).and_then(|_| {
-            const INFRA: [&str; 8] = [
+            // Not `-q`: the first build takes minutes and cargo's progress shows it going.
+            const INFRA: [&str; 7] = [
                 "run",
                 "--release",
-                "-q",
                 "-p",
                 "infra-cli",
                 "--bin",
                 "infra",
                 "--",
             ];
+            say_first_build(&root);
             cargo(&root, &[&INFRA[..], &[task.as_str()]].concat(), &rest)
         }),
         "test" => setup(&root, true)
@@ -65,6 +66,20 @@ fn setup(root: &Path, examples: bool) -> Result<(), String> {
         run(Command::new("bash").arg(root.join("scripts/build-examples.sh")))?;
     }
     Ok(())
+}
+
+/// Says, before a build that has never run here, that it takes several minutes.
+fn say_first_build(root: &Path) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    if !target.join("release/infra").exists() {
+        eprintln!(
+            "xtask: the first run builds infra in release mode (wasmtime, libp2p, the plugins, \
+             the bindings to libtorch): several minutes on a few cores, once; later runs start \
+             in seconds"
+        );
+    }
 }
 
 fn ensure_wasm_target() -> Result<(), String> {

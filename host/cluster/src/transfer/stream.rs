@@ -14,7 +14,8 @@
 //! refuses a chunk longer than [`CHUNK_BYTES`].
 
 use crate::blobs::{chunk_checksum, chunk_range, Manifest, CHUNK_BYTES, MAX_BLOB_BYTES};
-use crate::{ClusterError, ClusterNode};
+use crate::blobs::BlobStore;
+use crate::ClusterError;
 use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
 use infra_net::{Client, IncomingStreams, PeerId, Stream, StreamProtocol};
 use std::collections::HashMap;
@@ -95,8 +96,26 @@ async fn read_request<R: AsyncRead + Unpin>(io: &mut R) -> io::Result<(String, V
     Ok((id, chunks))
 }
 
+/// What serving blob streams needs of a node: its store (and, in tests, the faults to inject
+/// into what it serves).
+#[derive(Clone)]
+pub(crate) struct Holder {
+    pub store: BlobStore,
+    #[cfg(test)]
+    pub faults: Arc<crate::testing::Faults>,
+}
+
+impl Holder {
+    /// A chunk as it goes out.
+    fn outgoing(&self, bytes: bytes::Bytes) -> bytes::Bytes {
+        #[cfg(test)]
+        let bytes = self.faults.apply(bytes);
+        bytes
+    }
+}
+
 /// Serves the blob streams peers open to `node`, until the network stops.
-pub(crate) async fn serve(node: ClusterNode, mut incoming: IncomingStreams) {
+pub(crate) async fn serve(node: Holder, mut incoming: IncomingStreams) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SERVED_STREAMS));
     let per_peer = PeerStreams::default();
     while let Some((peer, stream)) = incoming.next().await {
@@ -149,11 +168,11 @@ impl Drop for PeerSlot {
     }
 }
 
-async fn serve_one(node: &ClusterNode, mut s: Stream) -> io::Result<()> {
+async fn serve_one(node: &Holder, mut s: Stream) -> io::Result<()> {
     let (blob, chunks) = timeout(REQUEST_TIMEOUT, read_request(&mut s))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no blob request in time"))??;
-    let store = node.store();
+    let store = &node.store;
     let (Some(bytes), Some(m)) = (store.get(&blob), store.manifest(&blob)) else {
         return refuse(s, format!("blob {blob} is not held here")).await;
     };
@@ -164,7 +183,7 @@ async fn serve_one(node: &ClusterNode, mut s: Stream) -> io::Result<()> {
     s.write_all(&[STATUS_OK]).await?;
     for &c in &chunks {
         let range = chunk_range(m.size, c).expect("checked against the manifest");
-        let chunk = node.outgoing_chunk(bytes.slice(range));
+        let chunk = node.outgoing(bytes.slice(range));
         timeout(CHUNK_TIMEOUT, async {
             s.write_all(&(chunk.len() as u32).to_le_bytes()).await?;
             s.write_all(&chunk).await

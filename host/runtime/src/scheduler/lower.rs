@@ -4,7 +4,7 @@
 //! wasmtime's derived lowering stores a list of records one field at a time, and every store
 //! looks the guest memory up again through the store and computes the field's offset anew:
 //! ~40 ns per task of nine fields, about as much as the whole decision of a scheduler like
-//! `priority` spends per task (BENCHMARKS.md, sixth session). A task holds only numbers, so its
+//! `priority` spends per task (measured by `infra-bench --only scheduling`). A task holds only numbers, so its
 //! canonical-ABI image is a fixed layout: [`lower_tasks`] asks the guest for the list's memory
 //! once, borrows that memory once and writes every task at offsets computed once from the
 //! field types' ABI. `jobs`, `nodes` and `holdings` go through wasmtime's own code.
