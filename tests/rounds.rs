@@ -32,6 +32,10 @@ enum Fault {
     FailAlways,
     /// Its first attempt of every round returns an update with a NaN in it.
     NanFirst,
+    /// Every answer claims `u64::MAX` rows (to weigh the most in FedAvg).
+    LieRows,
+    /// No fault: the real workers as they are.
+    None,
 }
 
 /// The real local workers, with `fault` applied to the tasks of `shard`.
@@ -88,6 +92,11 @@ impl Workers for Faulty {
                 d.update[7] = f32::NAN;
                 Ok(d)
             }
+            Fault::LieRows if hit => {
+                let mut d = self.inner.run(node, order).await?;
+                d.rows = u64::MAX;
+                Ok(d)
+            }
             _ => self.inner.run(node, order).await,
         }
     }
@@ -115,8 +124,12 @@ fn a_failing_local_task_is_retried_and_the_job_goes_on() {
     let mut spec = JobSpec::default_digits();
     spec.rounds = 4;
     let job = job(spec);
-    let report = train_with(&job, faulty(&job, 0, Fault::FailFirst), &LocalOptions::default())
-        .unwrap();
+    let report = train_with(
+        &job,
+        faulty(&job, 0, Fault::FailFirst),
+        &LocalOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.rounds, 4);
     // Every round: shard 0 failed once, was retried, and both shards were merged.
     let retries = events(&report, EventKind::Retry);
@@ -131,7 +144,10 @@ fn a_failing_local_task_is_retried_and_the_job_goes_on() {
         );
     }
     assert!(report.history.iter().all(|r| r.tasks == (2, 2)));
-    assert!(report.history.iter().all(|r| r.waves == 2), "the retry is a second wave");
+    assert!(
+        report.history.iter().all(|r| r.waves == 2),
+        "the retry is a second wave"
+    );
     assert!(report.final_accuracy >= 0.95, "{}", report.final_accuracy);
     // A task failure is not a node failure: no worker was marked down.
     assert!(events(&report, EventKind::PeerDown).is_empty());
@@ -145,8 +161,12 @@ fn a_local_round_counts_once_its_quorum_is_in() {
     spec.cluster.quorum = 0.75;
     spec.cluster.max_attempts = 2;
     let j = job(spec.clone());
-    let report =
-        train_with(&j, faulty(&j, 3, Fault::FailAlways), &LocalOptions::default()).unwrap();
+    let report = train_with(
+        &j,
+        faulty(&j, 3, Fault::FailAlways),
+        &LocalOptions::default(),
+    )
+    .unwrap();
     assert_eq!(report.rounds, 3);
     assert!(
         report.history.iter().all(|r| r.tasks == (3, 4)),
@@ -164,8 +184,11 @@ fn a_local_round_counts_once_its_quorum_is_in() {
     // With the default quorum (every task) the same failure stops the job at round 1.
     spec.cluster.quorum = 1.0;
     let j = job(spec);
-    let Err(e) = train_with(&j, faulty(&j, 3, Fault::FailAlways), &LocalOptions::default())
-    else {
+    let Err(e) = train_with(
+        &j,
+        faulty(&j, 3, Fault::FailAlways),
+        &LocalOptions::default(),
+    ) else {
         panic!("a round under its quorum must fail the job");
     };
     match e {
@@ -182,8 +205,12 @@ fn a_non_finite_update_is_dropped_recorded_and_never_merged() {
     let mut spec = JobSpec::default_digits();
     spec.rounds = 3;
     let job = job(spec);
-    let report =
-        train_with(&job, faulty(&job, 1, Fault::NanFirst), &LocalOptions::default()).unwrap();
+    let report = train_with(
+        &job,
+        faulty(&job, 1, Fault::NanFirst),
+        &LocalOptions::default(),
+    )
+    .unwrap();
     let dropped = events(&report, EventKind::Dropped);
     assert_eq!(dropped.len(), 3, "{dropped:?}");
     assert!(
@@ -282,10 +309,20 @@ fn federated_cleaning_cleans_each_shard_and_the_test_split_on_their_own() {
         }
     }
     let (drop, dedup) = (&report.cleaning[0], &report.cleaning[1]);
-    assert_eq!(drop.rows_in, 1797 + 75, "every row is cleaned once, in its part");
+    assert_eq!(
+        drop.rows_in,
+        1797 + 75,
+        "every row is cleaned once, in its part"
+    );
     assert_eq!(drop.rows_in - drop.rows_out, invalid);
-    assert_eq!(invalid, 50, "row-local checks find the same rows in either mode");
-    assert_eq!(dedup.dropped.get("duplicate").copied().unwrap_or(0), repeats);
+    assert_eq!(
+        invalid, 50,
+        "row-local checks find the same rows in either mode"
+    );
+    assert_eq!(
+        dedup.dropped.get("duplicate").copied().unwrap_or(0),
+        repeats
+    );
     assert!(
         repeats < 25,
         "a repeat whose original fell in another part is kept: {repeats}"
@@ -308,7 +345,10 @@ fn evaluate_every_k_evaluates_every_kth_and_the_last_round() {
     assert_eq!(evaluated, [false, true, false, true, true]);
     // A round between carries the last evaluated accuracy (none yet before round 2).
     assert_eq!(report.history[0].test_accuracy, 0.0);
-    assert_eq!(report.history[2].test_accuracy, report.history[1].test_accuracy);
+    assert_eq!(
+        report.history[2].test_accuracy,
+        report.history[1].test_accuracy
+    );
     assert!(report.final_accuracy >= 0.9);
     // Every round is checkpointed; the last holds its accuracy.
     let mut model = infra_train::Model::new(&spec.model, 64, 10, tch::Device::Cpu).unwrap();
@@ -322,4 +362,66 @@ fn evaluate_every_k_evaluates_every_kth_and_the_last_round() {
         meta["test_accuracy"],
         format!("{:.6}", report.final_accuracy)
     );
+}
+
+#[test]
+fn an_update_weighs_the_rows_its_shard_was_given_not_what_the_worker_claims() {
+    let mut spec = JobSpec::default_digits();
+    spec.rounds = 3;
+    let job = job(spec);
+    let honest = train_with(&job, faulty(&job, 0, Fault::None), &LocalOptions::default()).unwrap();
+    let lying = train_with(
+        &job,
+        faulty(&job, 0, Fault::LieRows),
+        &LocalOptions::default(),
+    )
+    .unwrap();
+    // Same seeds, same shards, same weights: the claim changed nothing, to the last bit.
+    let acc = |r: &infra_rounds::local::JobReport| -> Vec<u64> {
+        r.history
+            .iter()
+            .map(|h| h.test_accuracy.to_bits())
+            .collect()
+    };
+    let loss = |r: &infra_rounds::local::JobReport| -> Vec<u32> {
+        r.history.iter().map(|h| h.train_loss.to_bits()).collect()
+    };
+    assert_eq!(acc(&honest), acc(&lying));
+    assert_eq!(loss(&honest), loss(&lying));
+    assert!(honest.final_accuracy >= 0.9, "{}", honest.final_accuracy);
+}
+
+#[test]
+fn an_update_beyond_the_norm_bound_is_dropped() {
+    // A bound no trained update meets: every update is dropped, each attempt retried, and the
+    // round misses its quorum.
+    let mut spec = JobSpec::default_digits();
+    spec.rounds = 2;
+    spec.cluster.max_update_norm = Some(1e-6);
+    let j = job(spec.clone());
+    let Err(e) = train_with(
+        &j,
+        Arc::new(LocalWorkers::new(&j)),
+        &LocalOptions::default(),
+    ) else {
+        panic!("no update can pass a bound of 1e-6");
+    };
+    match e {
+        EngineError::Round { round, cause } => {
+            assert_eq!(round, 1);
+            assert_eq!(cause, "0 of 2 tasks returned; the quorum is 2");
+        }
+        other => panic!("expected a round failure, got {other}"),
+    }
+    // A bound every honest update meets changes nothing.
+    spec.cluster.max_update_norm = Some(1e6);
+    let j = job(spec);
+    let report = train_with(
+        &j,
+        Arc::new(LocalWorkers::new(&j)),
+        &LocalOptions::default(),
+    )
+    .unwrap();
+    assert!(events(&report, EventKind::Dropped).is_empty());
+    assert_eq!(report.rounds, 2);
 }

@@ -3,10 +3,10 @@
 //! weights), CSV errors, non-iid convergence with `median`, and a trapping aggregator. The
 //! engine's failure handling and both cleaning modes are `rounds.rs`.
 
-use infra_tests::runtime;
-use infra_train::job::ModelSpec;
 use infra_rounds::local::{train, LocalOptions};
 use infra_rounds::EngineError;
+use infra_tests::runtime;
+use infra_train::job::ModelSpec;
 use infra_train::{checkpoint, Dataset, JobSpec, Model};
 
 #[test]
@@ -25,7 +25,10 @@ fn the_default_digits_job_reaches_96_percent() {
         assert_eq!(w.tasks, job.rounds, "{w:?}");
         assert!(w.utilisation > 0.0 && w.utilisation <= 1.0 + 1e-9, "{w:?}");
     }
-    assert!(report.history.iter().all(|r| r.waves == 1 && r.tasks == (2, 2)));
+    assert!(report
+        .history
+        .iter()
+        .all(|r| r.waves == 1 && r.tasks == (2, 2)));
     // The MLP 64-128-10, counted from its architecture: weights and biases of two layers.
     assert_eq!(report.parameters, 64 * 128 + 128 + 128 * 10 + 10);
     // Each task receives the global model and returns an update, 4 bytes a parameter.
@@ -42,7 +45,10 @@ fn the_default_digits_job_reaches_96_percent() {
     assert!((report.utilisation - s / 2.0).abs() < 1e-9);
     let busy: f64 = report.workers.iter().map(|w| w.busy_seconds).sum();
     let per_worker: f64 = report.workers.iter().map(|w| w.utilisation).sum();
-    assert!((per_worker - s).abs() < 1e-6, "{per_worker} vs {s} ({busy} s busy)");
+    assert!(
+        (per_worker - s).abs() < 1e-6,
+        "{per_worker} vs {s} ({busy} s busy)"
+    );
     assert_eq!(report.plugins["scheduler"].0, "priority");
     assert_eq!(report.plugins["aggregator"].0, "fedavg");
     assert_eq!(

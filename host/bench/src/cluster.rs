@@ -17,7 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn status(cpu_millis: u32) -> NodeStatus {
-    NodeStatus::offering(infra_net::Tier::Server, BTreeMap::new(), cpu_millis, 4096, 0)
+    NodeStatus::offering(
+        infra_net::Tier::Server,
+        BTreeMap::new(),
+        cpu_millis,
+        4096,
+        0,
+    )
 }
 
 fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration, tls: bool) -> NetConfig {

@@ -63,9 +63,8 @@ fn bare_loop(spec: &JobSpec) -> f64 {
     let data = infra_train::Dataset::digits();
     let (shards, _test) = infra_train::task::divide(spec, &data);
     tch::manual_seed(spec.seed as i64);
-    let model =
-        infra_train::Model::new(&spec.model, data.width(), data.classes, tch::Device::Cpu)
-            .expect("model");
+    let model = infra_train::Model::new(&spec.model, data.width(), data.classes, tch::Device::Cpu)
+        .expect("model");
     let mut global = Arc::new(model.flat());
     let mut times = Vec::new();
     for round in 1..=spec.rounds {
@@ -99,7 +98,9 @@ fn run_child(clients: usize, side: &str) -> (f64, f64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+    let mut it = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(0.0));
     (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0))
 }
 
@@ -111,7 +112,9 @@ pub fn run() -> Vec<Row> {
         let (engine, engine_rss) = run_child(n, "engine");
         let (bare, bare_rss) = run_child(n, "loop");
         rows.push(Row {
-            what: format!("round of {n} clients on 2 local workers (engine vs bare loop, 1 thread)"),
+            what: format!(
+                "round of {n} clients on 2 local workers (engine vs bare loop, 1 thread)"
+            ),
             wasm: format!("{:.1} ms, peak {engine_rss:.0} MiB", engine * 1e3),
             native: format!("{:.1} ms, peak {bare_rss:.0} MiB", bare * 1e3),
             ratio: format!("{:.2}x", engine / bare),

@@ -49,12 +49,7 @@ pub(crate) async fn run(c: Coordinator, handle: Arc<JobHandle>, s: Submitted) {
     let spec_blob = c.store.put(s.spec_text.into_bytes());
     c.store.hold(&spec_blob);
     let workers = RemoteWorkers::new(
-        c.net.clone(),
-        c.store.clone(),
-        c.links.clone(),
-        c.peer_timeout,
-        c.worker.clone(),
-        c.status.clone(),
+        c.clone(),
         handle.id().to_string(),
         spec_blob.clone(),
         s.job.spec.cluster.compression,
@@ -98,9 +93,10 @@ async fn drive(
     workers: &RemoteWorkers,
 ) -> Result<infra_rounds::Outcome, ClusterError> {
     let spec = job.spec.clone();
-    let data = tokio::task::spawn_blocking(move || infra_train::task::load_data(&spec, csv.as_deref()))
-        .await
-        .map_err(|e| ClusterError::Internal(format!("loading the job's data: {e}")))??;
+    let data =
+        tokio::task::spawn_blocking(move || infra_train::task::load_data(&spec, csv.as_deref()))
+            .await
+            .map_err(|e| ClusterError::Internal(format!("loading the job's data: {e}")))??;
     let opts = Options {
         checkpoint: handle.dir().map(|d| d.join("checkpoint.safetensors")),
         rounds_done: handle.snapshot().rounds_done,

@@ -3,18 +3,18 @@
 //! swaps) and offers the operations the control plane exposes.
 
 use crate::blobs::BlobStore;
+use crate::coordinator::{self, Coordinator, Submitted};
 use crate::jobs::{JobRecord, Jobs};
 use crate::messages::{Request, Response};
 use crate::plugins::ClusterPlugins;
-use crate::transfer::{self, Links};
-use crate::coordinator::{self, Coordinator, Submitted};
 use crate::status::Status;
+use crate::transfer::{self, Links};
 use crate::worker::{self, Worker};
 use crate::ClusterError;
 use bytes::Bytes;
 use infra_net::{Client, Frame, NetEvent, NodeStatus, PeerId, PeerView};
-use infra_runtime::{PluginKind, PluginMeta, Runtime};
 use infra_rounds::{EventKind, Job, JobEvent};
+use infra_runtime::{PluginKind, PluginMeta, Runtime};
 use infra_train::job::CleaningMode;
 use infra_train::JobSpec;
 use std::path::PathBuf;
@@ -517,7 +517,8 @@ mod tests {
     async fn corrupted_chunks_are_fetched_again_and_counted_in_the_rounds() {
         let nodes = crate::testing::joined_nodes(3).await;
         let spec = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/digits-cluster.toml"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples/digits-cluster.toml"),
         )
         .unwrap()
         .replace("rounds = 10", "rounds = 3");

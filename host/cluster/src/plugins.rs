@@ -5,15 +5,15 @@
 //! per kind ([`ClusterPlugins::subscribe`]).
 
 use crate::blobs::{BlobId, BlobStore};
+use crate::transfer::{self, Links};
 use crate::ClusterError;
+use infra_net::{Client, PeerId};
 use infra_runtime::{Plugin, PluginKind, PluginMeta, Registry, Runtime};
 use infra_train::job::PluginRef;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use tokio::sync::watch;
-use crate::transfer::{self, Links};
-use infra_net::{Client, PeerId};
 
 /// Prefix of a job's plugin reference that names an installed plugin by content.
 pub const SHA_PREFIX: &str = "sha256:";

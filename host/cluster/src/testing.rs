@@ -105,7 +105,12 @@ impl Faults {
     /// `bytes`, damaged while faults are armed.
     pub fn apply(&self, bytes: bytes::Bytes) -> bytes::Bytes {
         use std::sync::atomic::Ordering::SeqCst;
-        if bytes.is_empty() || self.left.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_err() {
+        if bytes.is_empty()
+            || self
+                .left
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_err()
+        {
             return bytes;
         }
         if self.served.fetch_add(1, SeqCst).is_multiple_of(2) {

@@ -17,10 +17,10 @@ use crate::transfer::{self, Links};
 use crate::ClusterError;
 use bytes::Bytes;
 use infra_net::{Client, PeerId};
+use infra_rounds::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use infra_runtime::cleaner::CleaningChain;
 use infra_runtime::PluginKind;
 use infra_train::job::Compression;
-use infra_rounds::{MILLIS_PER_THREAD, TASK_MEMORY_MIB};
 use infra_train::task::train_shard;
 use infra_train::{Dataset, JobSpec};
 use std::collections::{HashMap, HashSet};
@@ -180,7 +180,10 @@ pub(crate) async fn train(
     // Cleaning steps named by content come from the coordinator when missing here.
     for c in &spec.cleaners {
         if let Some(sha) = c.plugin.strip_prefix(SHA_PREFIX) {
-            if let Some(f) = crate::plugins::fetch_plugin(&n.net, &n.store, &n.links, &n.plugins, from, sha).await? {
+            if let Some(f) =
+                crate::plugins::fetch_plugin(&n.net, &n.store, &n.links, &n.plugins, from, sha)
+                    .await?
+            {
                 fetched += f.transferred;
                 refetched += f.refetched;
             }
@@ -221,14 +224,15 @@ pub(crate) async fn train(
     };
     let demand_cpu = MILLIS_PER_THREAD * spec.threads as u32;
     let job_id = task.job.clone();
-    w.status.update(|s| {
-        *s.job_tasks.entry(job_id.clone()).or_default() += 1;
-        s.tasks += 1;
-        s.used_cpu_millis += demand_cpu;
-        s.used_memory_mib += TASK_MEMORY_MIB;
-        s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
-    })
-    .await;
+    w.status
+        .update(|s| {
+            *s.job_tasks.entry(job_id.clone()).or_default() += 1;
+            s.tasks += 1;
+            s.used_cpu_millis += demand_cpu;
+            s.used_memory_mib += TASK_MEMORY_MIB;
+            s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
+        })
+        .await;
     let seed = task.seed;
     let spec2 = spec.clone();
     let data = cleaned.clone();
@@ -247,19 +251,20 @@ pub(crate) async fn train(
     })
     .await
     .map_err(|e| ClusterError::Internal(format!("training task: {e}")));
-    w.status.update(|s| {
-        if let Some(n) = s.job_tasks.get_mut(&job_id) {
-            *n -= 1;
-            if *n == 0 {
-                s.job_tasks.remove(&job_id);
+    w.status
+        .update(|s| {
+            if let Some(n) = s.job_tasks.get_mut(&job_id) {
+                *n -= 1;
+                if *n == 0 {
+                    s.job_tasks.remove(&job_id);
+                }
             }
-        }
-        s.tasks = s.tasks.saturating_sub(1);
-        s.used_cpu_millis = s.used_cpu_millis.saturating_sub(demand_cpu);
-        s.used_memory_mib = s.used_memory_mib.saturating_sub(TASK_MEMORY_MIB);
-        s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
-    })
-    .await;
+            s.tasks = s.tasks.saturating_sub(1);
+            s.used_cpu_millis = s.used_cpu_millis.saturating_sub(demand_cpu);
+            s.used_memory_mib = s.used_memory_mib.saturating_sub(TASK_MEMORY_MIB);
+            s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
+        })
+        .await;
     let (update, received, compute_ms) = outcome??;
     tracing::info!(
         job = task.job,

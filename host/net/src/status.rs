@@ -120,3 +120,29 @@ impl NodeStatus {
         serde_json::from_slice(bytes).map_err(|e| format!("malformed status: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tier is one of a closed set: a status naming another is refused, not read as a
+    /// server.
+    #[test]
+    fn a_status_with_an_unknown_tier_is_refused() {
+        let edge = NodeStatus::offering(Tier::Edge, BTreeMap::new(), 1000, 512, 0);
+        let json = serde_json::to_string(&edge).unwrap();
+        assert!(json.contains(r#""tier":"edge""#), "{json}");
+        assert_eq!(
+            NodeStatus::decode(json.as_bytes()).unwrap().tier,
+            Tier::Edge
+        );
+        let gpu = json.replace(r#""tier":"edge""#, r#""tier":"gpu""#);
+        let e = NodeStatus::decode(gpu.as_bytes()).unwrap_err();
+        assert!(e.contains("malformed status") && e.contains("gpu"), "{e}");
+        assert_eq!("edge".parse::<Tier>(), Ok(Tier::Edge));
+        assert!("Edge"
+            .parse::<Tier>()
+            .unwrap_err()
+            .contains("expected server or edge"));
+    }
+}

@@ -99,7 +99,9 @@ fn fresh_copy(builtin: &str) -> Vec<u8> {
 }
 
 fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
-    evs.iter().filter(|e| e.kind() == EventKind::Round).collect()
+    evs.iter()
+        .filter(|e| e.kind() == EventKind::Round)
+        .collect()
 }
 
 /// Parameters of the digits example's model (64-128-10).
@@ -614,7 +616,10 @@ fn a_task_that_misses_its_deadline_is_retried_then_the_round_fails_on_quorum() {
         "{}",
         last.message
     );
-    let retries: Vec<_> = evs.iter().filter(|e| e.kind() == EventKind::Retry).collect();
+    let retries: Vec<_> = evs
+        .iter()
+        .filter(|e| e.kind() == EventKind::Retry)
+        .collect();
     assert!(retries.len() >= 3, "{evs:#?}");
     assert!(
         retries

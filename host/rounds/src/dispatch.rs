@@ -25,8 +25,9 @@ pub(crate) struct Round<'a, W: Workers> {
     /// Size of the weights each task receives.
     pub wire_bytes: u64,
     pub weights: &'a W::Weights,
-    /// Parameters of the model (an update's length).
-    pub parameters: usize,
+    /// The round's global weights (an update's length, and where its distance is measured
+    /// from).
+    pub global: &'a [f32],
 }
 
 /// A task that came back with a valid update.
@@ -73,10 +74,12 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
         let request = pending_request(r, workers, &pending, holders).await?;
         // Plugin calls are synchronous and may block in WASI (a guest's output), which a
         // runtime worker may do only in place.
-        let placed = tokio::task::block_in_place(|| sched.instance.schedule(&request))
-            .map_err(|e| EngineError::Round {
-                round,
-                cause: e.to_string(),
+        let placed =
+            tokio::task::block_in_place(|| sched.instance.schedule(&request)).map_err(|e| {
+                EngineError::Round {
+                    round,
+                    cause: e.to_string(),
+                }
             })?;
         if placed.is_empty() {
             return Err(EngineError::Round {
@@ -118,7 +121,11 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
         let results = futures::future::join_all(runs).await;
         out.training += wave_started.elapsed();
         for (shard, attempt, node, done) in results {
-            match done.map_err(|f| (f, None)).and_then(|d| check(d, r.parameters)) {
+            let bound = r.spec.cluster.max_update_norm;
+            match done
+                .map_err(|f| (f, None))
+                .and_then(|d| check(d, r.global, bound))
+            {
                 Ok(done) => {
                     pending.retain(|&(p, _)| p != shard);
                     holders[shard] = Some(node.clone());
@@ -199,17 +206,20 @@ async fn pending_request<W: Workers>(
     })
 }
 
-/// An update fit to merge: as long as the model, every value finite. A refused one keeps
-/// the bytes it moved for the round's count.
+/// An update fit to merge: as long as the model, every value finite, within the job's
+/// `cluster.max-update-norm` of the global weights. A refused one keeps the bytes it moved
+/// for the round's count.
 fn check<U: std::ops::Deref<Target = [f32]>>(
     d: Done<U>,
-    parameters: usize,
+    global: &[f32],
+    max_norm: Option<f64>,
 ) -> Result<Done<U>, (Failure, Option<u64>)> {
     let refuse = |why: String| Err((Failure::Task(why), Some(d.bytes)));
-    if d.update.len() != parameters {
+    if d.update.len() != global.len() {
         return refuse(format!(
-            "its update has {} values, the model {parameters}",
-            d.update.len()
+            "its update has {} values, the model {}",
+            d.update.len(),
+            global.len()
         ));
     }
     if let Some(i) = d.update.iter().position(|v| !v.is_finite()) {
@@ -217,6 +227,20 @@ fn check<U: std::ops::Deref<Target = [f32]>>(
     }
     if !d.loss.is_finite() {
         return refuse(format!("it reports a loss of {}", d.loss));
+    }
+    if let Some(max) = max_norm {
+        let norm = d
+            .update
+            .iter()
+            .zip(global)
+            .map(|(u, g)| (*u as f64 - *g as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        if norm > max {
+            return refuse(format!(
+                "its update moves the model {norm:.4} (L2), more than `cluster.max-update-norm` = {max}"
+            ));
+        }
     }
     Ok(d)
 }

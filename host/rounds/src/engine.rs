@@ -117,7 +117,7 @@ pub async fn run<W: Workers, O: Observer>(
                 shard_bytes: &prepared.shard_bytes,
                 wire_bytes,
                 weights: &weights,
-                parameters,
+                global: &global,
             };
             let tasks =
                 dispatch::run_tasks(&r, workers, &**obs, &mut state.sched, &mut state.holders)
@@ -139,6 +139,12 @@ pub async fn run<W: Workers, O: Observer>(
             }
             tasks.returned.sort_by_key(|r| r.shard);
             let tasks_done_at = round_started.elapsed();
+            // The coordinator's own truth: an update weighs as many rows as its shard was
+            // given, or fewer when the worker's cleaning dropped some; never what a worker
+            // claims beyond that.
+            for r in &mut tasks.returned {
+                r.done.rows = r.done.rows.min(prepared.shard_rows[r.shard]);
+            }
             let (next, summary) = state.aggregate(round, &global, &tasks.returned, &**obs)?;
             state.spare = Some(std::mem::replace(&mut global, Arc::new(next)));
             let seconds = round_started.elapsed().as_secs_f64();
@@ -152,8 +158,14 @@ pub async fn run<W: Workers, O: Observer>(
             let mut meta = checkpoint::Metadata::new();
             meta.insert("job".into(), job.id.clone());
             meta.insert("round".into(), round.to_string());
-            meta.insert("plugin.scheduler".into(), ident(state.sched.instance.plugin()));
-            meta.insert("plugin.aggregator".into(), ident(state.agg.instance.plugin()));
+            meta.insert(
+                "plugin.scheduler".into(),
+                ident(state.sched.instance.plugin()),
+            );
+            meta.insert(
+                "plugin.aggregator".into(),
+                ident(state.agg.instance.plugin()),
+            );
             for (i, c) in job.plugins.cleaners.iter().enumerate() {
                 meta.insert(format!("plugin.cleaner.{i}"), ident(c));
             }
@@ -177,11 +189,7 @@ pub async fn run<W: Workers, O: Observer>(
                 checkpoint: opts.checkpoint.clone(),
                 meta,
             };
-            state.finishing = Some(tokio::spawn(finish_round(
-                obs.clone(),
-                evaluation,
-                record,
-            )));
+            state.finishing = Some(tokio::spawn(finish_round(obs.clone(), evaluation, record)));
         }
         Ok(false)
     }
@@ -261,9 +269,9 @@ impl Rounds {
             instance.aggregate_into(round, global, &refs, DEFAULT_CHUNK, &mut next)
         })
         .map_err(|e| EngineError::Round {
-                round,
-                cause: e.to_string(),
-            })?;
+            round,
+            cause: e.to_string(),
+        })?;
         Ok((next, summary))
     }
 }

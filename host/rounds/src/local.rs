@@ -107,9 +107,10 @@ pub fn train_with<W: Workers + 'static>(
     // The engine runs on a runtime worker, where plugins' blocking WASI calls may block.
     let (job_c, workers_c, obs_c) = (job.clone(), workers.clone(), obs.clone());
     let outcome = runtime
-        .block_on(runtime.spawn(async move {
-            crate::run(&job_c, data, &*workers_c, &obs_c, engine).await
-        }))
+        .block_on(
+            runtime
+                .spawn(async move { crate::run(&job_c, data, &*workers_c, &obs_c, engine).await }),
+        )
         .map_err(|e| EngineError::Internal(format!("the job's rounds: {e}")))??;
     Ok(obs.report(outcome, workers.cleaning(), checkpoint, &device, started))
 }
@@ -223,8 +224,8 @@ impl Workers for LocalWorkers {
                     tier: Tier::Server,
                     capacity,
                     free,
-                    load: (self.busy_us[w].load(Ordering::SeqCst) as f64 / 1e6 / elapsed)
-                        .min(1.0) as f32,
+                    load: (self.busy_us[w].load(Ordering::SeqCst) as f64 / 1e6 / elapsed).min(1.0)
+                        as f32,
                     labels: vec![("device".into(), format!("{device:?}"))],
                     rtt_ms: 0.0,
                     bandwidth_bytes_per_s: 0,

@@ -17,6 +17,9 @@ pub(crate) struct Prepared<S> {
     pub shards: Vec<S>,
     /// Raw size of each shard.
     pub shard_bytes: Vec<u64>,
+    /// Rows the coordinator assigned to each shard (after the cleaning done here, if any):
+    /// the most an update of that shard is weighted by.
+    pub shard_rows: Vec<u64>,
     /// Features per row, and classes.
     pub width: usize,
     pub classes: usize,
@@ -61,6 +64,7 @@ pub(crate) async fn data<W: Workers>(
     })
     .await?;
     let (width, classes) = (test.width(), test.classes);
+    let shard_rows = shards.iter().map(|s| s.rows() as u64).collect();
     let shard_bytes = shards
         .iter()
         .map(|s| (s.features.len() * 4 + s.labels.len() * 4) as u64)
@@ -68,6 +72,7 @@ pub(crate) async fn data<W: Workers>(
     Ok(Prepared {
         shards: workers.shards(shards, whole).await?,
         shard_bytes,
+        shard_rows,
         width,
         classes,
         test: Arc::new(test),

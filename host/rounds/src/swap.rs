@@ -49,8 +49,7 @@ impl Swappable {
         let Some(new) = feed.borrow_and_update().clone() else {
             return;
         };
-        if new.meta().kind != self.kind
-            || new.meta().sha256 == self.instance.plugin().meta().sha256
+        if new.meta().kind != self.kind || new.meta().sha256 == self.instance.plugin().meta().sha256
         {
             return;
         }

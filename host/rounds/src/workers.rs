@@ -92,7 +92,10 @@ pub trait Workers: Send + Sync {
 
     /// The nodes the scheduler may place tasks on now, with their free resources; each task
     /// asks for `demand`.
-    fn nodes(&self, demand: Resources) -> impl Future<Output = Result<Vec<Node>, EngineError>> + Send;
+    fn nodes(
+        &self,
+        demand: Resources,
+    ) -> impl Future<Output = Result<Vec<Node>, EngineError>> + Send;
 
     /// Runs one task on `node` (one of [`Workers::nodes`]' ids).
     fn run<'a>(

@@ -50,7 +50,8 @@ pub struct JobSpec {
     pub cleaners: Vec<PluginRef>,
     /// Aggregator plugin.
     pub aggregator: PluginRef,
-    /// How a cluster runs the job (ignored by `infra train`).
+    /// How the rounds handle failures and bad updates (local and cluster jobs alike), and how
+    /// weights travel between peers.
     #[serde(default)]
     pub cluster: ClusterSpec,
 }
@@ -71,6 +72,10 @@ pub struct ClusterSpec {
     /// How weights and updates travel between peers.
     #[serde(default)]
     pub compression: Compression,
+    /// Largest L2 distance an update may move the model from the round's global weights;
+    /// a farther one is dropped like a non-finite one (none: no bound).
+    #[serde(default)]
+    pub max_update_norm: Option<f64>,
 }
 
 /// How weights and updates travel between peers (`cluster.compression`).
@@ -94,6 +99,7 @@ impl Default for ClusterSpec {
             task_deadline_secs: task_deadline(),
             max_attempts: max_attempts(),
             compression: Compression::None,
+            max_update_norm: None,
         }
     }
 }
@@ -305,6 +311,15 @@ impl JobSpec {
             return Err(
                 "`cluster.task-deadline-secs` and `cluster.max-attempts` must be at least 1".into(),
             );
+        }
+        if let Some(n) = self.cluster.max_update_norm {
+            // Written this way so that NaN is refused too.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            if !(n > 0.0) || n.is_infinite() {
+                return Err(format!(
+                    "`cluster.max-update-norm` = {n} must be a positive, finite distance"
+                ));
+            }
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) || self.data.test_fraction == 0.0 {
             return Err(format!(

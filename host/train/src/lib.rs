@@ -40,14 +40,6 @@ pub enum TrainError {
     /// A plugin failed to load or to run.
     #[error(transparent)]
     Plugin(#[from] infra_runtime::PluginError),
-    /// A round failed; the last good checkpoint is kept.
-    #[error("round {round} failed: {cause}")]
-    Round {
-        /// Round number.
-        round: u32,
-        /// Why.
-        cause: String,
-    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

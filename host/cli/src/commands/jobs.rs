@@ -201,7 +201,7 @@ pub fn jobs(args: HostArgs) -> anyhow::Result<()> {
         };
         t.add_row(vec![
             j.id.clone(),
-            state_name(j.state()).to_string(),
+            state_name(j.state()),
             format!("{}/{}", j.rounds_done, j.rounds),
             format!("{:.4}", j.accuracy),
             short("scheduler"),
@@ -243,7 +243,7 @@ pub fn job(args: JobIdArgs) -> anyhow::Result<()> {
         let round = e.kind() == EventKind::Round;
         t.add_row(vec![
             e.seq.to_string(),
-            kind_name(e.kind()).to_string(),
+            kind_name(e.kind()),
             e.round.to_string(),
             if round {
                 format!("{:.4}", e.accuracy)
@@ -327,30 +327,19 @@ pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
     })
 }
 
-/// An event kind as the tables and logs name it.
-fn kind_name(k: EventKind) -> &'static str {
-    match k {
-        EventKind::Unspecified => "?",
-        EventKind::Started => "started",
-        EventKind::Resumed => "resumed",
-        EventKind::Round => "round",
-        EventKind::Swap => "swap",
-        EventKind::Retry => "retry",
-        EventKind::PeerDown => "peer-down",
-        EventKind::Dropped => "dropped",
-        EventKind::Done => "done",
-        EventKind::Failed => "failed",
-        EventKind::Cancelled => "cancelled",
-    }
+/// An event kind as the tables and logs name it (`peer-down`): the proto's name without its
+/// prefix.
+fn kind_name(k: EventKind) -> String {
+    proto_name(k.as_str_name(), "EVENT_KIND_")
 }
 
-/// A job state as the tables name it.
-fn state_name(s: JobState) -> &'static str {
-    match s {
-        JobState::Unspecified => "?",
-        JobState::Running => "running",
-        JobState::Done => "done",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
-    }
+/// A job state as the tables name it (`running`).
+fn state_name(s: JobState) -> String {
+    proto_name(s.as_str_name(), "JOB_STATE_")
+}
+
+fn proto_name(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .to_lowercase()
+        .replace('_', "-")
 }

@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use infra_runtime::Runtime;
 use infra_rounds::local::{JobReport, LocalOptions, RoundReport};
+use infra_runtime::Runtime;
 use infra_train::JobSpec;
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -5,12 +5,12 @@
 //! back, watched for a peer whose heartbeats stop. It holds narrow handles (network client,
 //! blob store, links, this node's worker and status), never the whole node.
 
-use crate::blobs::{BlobId, BlobStore};
+use super::Coordinator;
+use crate::blobs::BlobId;
 use crate::encoding::{self, Params};
 use crate::messages::{Request, Response, TrainResult, TrainTask, INLINE_MAX_BYTES};
-use crate::status::Status;
-use crate::transfer::{self, Links};
-use crate::worker::{Weights, Worker};
+use crate::transfer;
+use crate::worker::Weights;
 use crate::ClusterError;
 use bytes::Bytes;
 use infra_net::{Client, PeerId};
@@ -33,19 +33,13 @@ pub(super) struct RoundWeights {
 
 /// The peers of one job's cluster.
 pub(super) struct RemoteWorkers {
-    pub net: Client,
-    pub store: BlobStore,
-    pub links: Links,
-    /// A peer whose last heartbeat is older than this is down.
-    pub peer_timeout: Duration,
-    /// This node's own worker side (tasks placed here).
-    pub worker: Arc<Worker>,
-    pub status: Status,
+    /// This node's handles.
+    c: Coordinator,
     /// Job id.
-    pub job: String,
+    job: String,
     /// The blob holding the job's TOML, which tasks name.
-    pub spec: BlobId,
-    pub compression: Compression,
+    spec: BlobId,
+    compression: Compression,
     /// Peers marked down, and when: left out until a heartbeat newer than the mark arrives.
     down: Mutex<HashMap<PeerId, Instant>>,
     /// What the job keeps across the cluster: its shard blobs here, the peers given tasks.
@@ -53,25 +47,9 @@ pub(super) struct RemoteWorkers {
 }
 
 impl RemoteWorkers {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        net: Client,
-        store: BlobStore,
-        links: Links,
-        peer_timeout: Duration,
-        worker: Arc<Worker>,
-        status: Status,
-        job: String,
-        spec: BlobId,
-        compression: Compression,
-    ) -> Self {
+    pub fn new(c: Coordinator, job: String, spec: BlobId, compression: Compression) -> Self {
         Self {
-            net,
-            store,
-            links,
-            peer_timeout,
-            worker,
-            status,
+            c,
             job,
             spec,
             compression,
@@ -88,37 +66,51 @@ impl Workers for RemoteWorkers {
 
     /// Raw shards become blobs held here for the job's life; each worker cleans the shards
     /// it trains (federated cleaning).
-    async fn shards(&self, shards: Vec<Dataset>, cleaned: bool) -> Result<Vec<BlobId>, EngineError> {
+    async fn shards(
+        &self,
+        shards: Vec<Dataset>,
+        cleaned: bool,
+    ) -> Result<Vec<BlobId>, EngineError> {
         if cleaned {
             return Err(EngineError::Job(
                 "`data.cleaning = \"whole\"` is for local jobs: no peer of a cluster holds every row".into(),
             ));
         }
-        let store = self.store.clone();
+        let store = self.c.store.clone();
         let ids = tokio::task::spawn_blocking(move || {
-            shards.iter().map(|s| store.put(s.to_bytes())).collect::<Vec<_>>()
+            shards
+                .iter()
+                .map(|s| store.put(s.to_bytes()))
+                .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| EngineError::Internal(format!("storing the shards: {e}")))?;
         for id in &ids {
-            self.store.hold(id);
+            self.c.store.hold(id);
         }
-        self.held.lock().expect("held lock").0.extend(ids.iter().cloned());
+        self.held
+            .lock()
+            .expect("held lock")
+            .0
+            .extend(ids.iter().cloned());
         Ok(ids)
     }
 
     /// The weights ride in each training request; a model too large for one frame goes as a
     /// blob the workers fetch.
-    fn weights(&self, round: u32, global: &Arc<Vec<f32>>) -> Result<(RoundWeights, u64), EngineError> {
-        let encoded = encoding::encode_weights(global, self.compression).map_err(|e| {
-            EngineError::Round {
+    fn weights(
+        &self,
+        round: u32,
+        global: &Arc<Vec<f32>>,
+    ) -> Result<(RoundWeights, u64), EngineError> {
+        let encoded =
+            encoding::encode_weights(global, self.compression).map_err(|e| EngineError::Round {
                 round,
                 cause: e.to_string(),
-            }
-        })?;
+            })?;
         let wire = encoded.len() as u64;
         let (inline, blob) = if encoded.len() > INLINE_MAX_BYTES {
-            (Bytes::new(), Some(self.store.put(encoded)))
+            (Bytes::new(), Some(self.c.store.put(encoded)))
         } else {
             (encoded, None)
         };
@@ -135,22 +127,23 @@ impl Workers for RemoteWorkers {
 
     fn end_round(&self, w: RoundWeights) {
         if let Some(id) = &w.blob {
-            self.store.remove(id);
+            self.c.store.remove(id);
         }
     }
 
     /// This node and every live peer not marked down; a peer marked down comes back once a
     /// heartbeat newer than the mark arrives.
     async fn nodes(&self, demand: Resources) -> Result<Vec<Node>, EngineError> {
-        let me = self.net.peer_id();
+        let me = self.c.net.peer_id();
         let peers = self
+            .c
             .net
             .peers()
             .await
             .map_err(|e| EngineError::Internal(format!("the peer list: {e}")))?;
-        let mut out = vec![to_node(me, &self.status.get(), 0.0, 0, &self.job, demand)];
+        let mut out = vec![to_node(me, &self.c.status.get(), 0.0, 0, &self.job, demand)];
         let mut down = self.down.lock().expect("down lock");
-        for p in peers.into_iter().filter(|p| p.age < self.peer_timeout) {
+        for p in peers.into_iter().filter(|p| p.age < self.c.peer_timeout) {
             if let Some(mark) = down.get(&p.peer) {
                 if p.age >= mark.elapsed() {
                     continue;
@@ -158,7 +151,7 @@ impl Workers for RemoteWorkers {
                 down.remove(&p.peer);
             }
             let rtt = p.rtt.map_or(0.0, |d| d.as_secs_f64() * 1e3);
-            let bw = self.links.bandwidth(&p.peer).map_or(0, |b| b as u64);
+            let bw = self.c.links.bandwidth(&p.peer).map_or(0, |b| b as u64);
             out.push(to_node(p.peer, &p.status, rtt, bw, &self.job, demand));
         }
         Ok(out)
@@ -178,7 +171,7 @@ impl Workers for RemoteWorkers {
             shard: o.data.clone(),
             seed: o.seed,
         };
-        let here = peer == self.net.peer_id();
+        let here = peer == self.c.net.peer_id();
         match run_task(self, peer, task, o.weights).await {
             Ok((r, update, moved)) => Ok(Done {
                 update,
@@ -199,8 +192,11 @@ impl Workers for RemoteWorkers {
 
     fn node_failed(&self, node: &str) {
         if let Ok(peer) = node.parse::<PeerId>() {
-            if peer != self.net.peer_id() {
-                self.down.lock().expect("down lock").insert(peer, Instant::now());
+            if peer != self.c.net.peer_id() {
+                self.down
+                    .lock()
+                    .expect("down lock")
+                    .insert(peer, Instant::now());
             }
         }
     }
@@ -280,9 +276,9 @@ async fn run_task(
     task: TrainTask,
     weights: &RoundWeights,
 ) -> Result<(TrainResult, Params, u64), ClusterError> {
-    if peer == n.net.peer_id() {
+    if peer == n.c.net.peer_id() {
         let w = Weights::Params(weights.params.clone().into());
-        let t = crate::worker::train(&n.worker, peer, task, w).await?;
+        let t = crate::worker::train(&n.c.worker, peer, task, w).await?;
         let moved = t.result.fetched_bytes;
         return Ok((t.result, t.params.into(), moved));
     }
@@ -290,12 +286,12 @@ async fn run_task(
     let sent = body.len() as u64;
     let started = Instant::now();
     tracing::debug!(%peer, "task sent");
-    let request = n
-        .net
-        .request(peer, Request::Train(Box::new(task)).to_frame_with(body));
+    let request =
+        n.c.net
+            .request(peer, Request::Train(Box::new(task)).to_frame_with(body));
     let f = tokio::select! {
         f = request => f?,
-        e = heartbeats_stop(&n.net, n.peer_timeout, peer) => return Err(e),
+        e = heartbeats_stop(&n.c.net, n.c.peer_timeout, peer) => return Err(e),
     };
     let waited = started.elapsed();
     let Response::Trained(mut result) = Response::from_frame(&f)? else {
@@ -312,21 +308,22 @@ async fn run_task(
         None => {
             // What the worker did not spend on the task was the network: weights down and
             // the update up.
-            let busy = Duration::from_secs_f64(result.busy_ms.max(0.0) / 1e3);
+            // A peer's figure: bounded before it becomes a duration (NaN or huge: unknown).
+            let busy = Duration::try_from_secs_f64(result.busy_ms / 1e3).unwrap_or(Duration::MAX);
             let got = f.body.len() as u64;
             if let Some(net) = waited.checked_sub(busy) {
-                n.links.record(peer, sent + got, net);
+                n.c.links.record(peer, sent + got, net);
             }
             let u = encoding::decode_update(f.body, &weights.params, weights.compression)?;
             tracing::debug!(%peer, "update decoded");
             (u, got)
         }
         Some(id) => {
-            let fetched = transfer::fetch(&n.net, &n.store, &n.links, peer, id).await?;
+            let fetched = transfer::fetch(&n.c.net, &n.c.store, &n.c.links, peer, id).await?;
             result.refetched_chunks += fetched.refetched;
             let u = encoding::decode_update(fetched.bytes, &weights.params, weights.compression);
             // The decoded update holds what it needs; the store's copy goes now.
-            n.store.remove(id);
+            n.c.store.remove(id);
             (u?, fetched.transferred)
         }
     };

@@ -13,8 +13,8 @@
 //! to read a chunk ([`CHUNK_TIMEOUT`]); the fetcher bounds each chunk's wait the same way and
 //! refuses a chunk longer than [`CHUNK_BYTES`].
 
-use crate::blobs::{chunk_checksum, chunk_range, Manifest, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::blobs::BlobStore;
+use crate::blobs::{chunk_checksum, chunk_range, Manifest, CHUNK_BYTES, MAX_BLOB_BYTES};
 use crate::ClusterError;
 use futures::{AsyncRead, AsyncReadExt, AsyncWriteExt, StreamExt};
 use infra_net::{Client, IncomingStreams, PeerId, Stream, StreamProtocol};

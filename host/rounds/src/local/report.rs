@@ -184,7 +184,12 @@ impl Observer for Collector {
             tasks: r.tasks,
             aggregator: r.aggregator.clone(),
         };
-        tracing::info!(round = r.round, acc = r.accuracy, loss = r.loss, "round done");
+        tracing::info!(
+            round = r.round,
+            acc = r.accuracy,
+            loss = r.loss,
+            "round done"
+        );
         {
             let mut c = self.state.lock().expect("report lock");
             c.training_seconds += r.training_seconds;
