@@ -664,7 +664,13 @@ fn a_cancelled_job_stops_and_says_so() {
     });
     assert_eq!(evs.last().unwrap().kind(), EventKind::Cancelled, "{evs:#?}");
     assert_eq!(state, pb::JobState::Cancelled);
-    assert!(rounds(&evs).len() < 500);
+    // Cancelled when round 2 was recorded: the round then running (3), and at worst the one
+    // after it when the cancel arrives late, finish; no later round starts.
+    let done = rounds(&evs).len();
+    assert!(
+        (2..=5).contains(&done),
+        "{done} rounds after a cancel at round 2"
+    );
     let err = rt().block_on(async {
         control(&url)
             .await
@@ -712,15 +718,37 @@ fn a_restarted_coordinator_resumes_from_its_checkpoint() {
     );
     let url = c.url(0);
     let evs = rt().block_on(async { watch(&url, &id, |_| {}).await });
-    let resumed = evs
+    let at = evs
         .iter()
-        .find(|e| e.kind() == EventKind::Resumed)
+        .position(|e| e.kind() == EventKind::Resumed)
         .expect("a resumed event");
-    assert!(resumed.round >= 4, "{resumed:?}");
+    let before = rounds(&evs[..at]);
+    assert!(
+        before.len() >= 3,
+        "killed after round 3 was recorded: {evs:#?}"
+    );
+    assert_eq!(
+        evs[at].round,
+        before.len() as u32 + 1,
+        "it resumes after the last recorded round"
+    );
+    // Every round exactly once, in order: none repeated, none skipped.
     let r = rounds(&evs);
     let numbers: Vec<u32> = r.iter().map(|e| e.round).collect();
-    assert_eq!(*numbers.last().unwrap(), 12);
-    assert!(numbers.windows(2).all(|w| w[1] >= w[0]), "{numbers:?}");
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>(), "{evs:#?}");
+    // The first resumed round trains from the checkpoint, not from fresh weights: its loss is
+    // far below round 1's (which trained fresh weights with the same seed), and its accuracy
+    // keeps up with the last round before the kill.
+    let (first, last_before) = (r[before.len()], before.last().unwrap());
+    assert!(
+        first.loss < r[0].loss / 2.0,
+        "{first:?} vs round 1 {:?}",
+        r[0]
+    );
+    assert!(
+        first.accuracy >= last_before.accuracy - 0.05,
+        "{first:?} vs {last_before:?}"
+    );
     assert_eq!(evs.last().unwrap().kind(), EventKind::Done);
     assert!(evs.last().unwrap().accuracy >= 0.95);
 }

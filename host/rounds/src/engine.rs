@@ -68,6 +68,26 @@ pub async fn run<W: Workers, O: Observer>(
         opts.rounds_done,
     )
     .await?;
+    if done > opts.rounds_done {
+        // The checkpoint of the round after the last recorded one is on disk: the host
+        // stopped between the two writes. The round counts (its model is the one resumed
+        // from), recorded without the figures that were lost.
+        obs.round(RoundRecord {
+            round: done,
+            loss: 0.0,
+            evaluation: None,
+            accuracy: 0.0,
+            seconds: 0.0,
+            overhead: 0.0,
+            waves: 0,
+            tasks: (0, 0),
+            bytes: 0,
+            refetched: 0,
+            aggregator: "recorded from its checkpoint after a restart".into(),
+            work: Vec::new(),
+            training_seconds: 0.0,
+        });
+    }
     obs.event(if done > 0 {
         JobEvent::note(
             EventKind::Resumed,
