@@ -238,7 +238,7 @@ pub(crate) async fn train(
     let data = cleaned.clone();
     // Compute is timed from the model build to the end of training.
     let outcome = tokio::task::spawn_blocking(move || {
-        tch::set_num_threads(spec2.threads as i32);
+        infra_train::device::set_threads(spec2.threads);
         let g = match global {
             Weights::Params(p) => p,
             Weights::Bytes(b) => encoding::decode_weights(b, spec2.cluster.compression)?,

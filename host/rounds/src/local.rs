@@ -251,7 +251,7 @@ impl Workers for LocalWorkers {
         self.running[w].fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let trained = tokio::task::spawn_blocking(move || {
-            tch::set_num_threads(spec.threads as i32);
+            infra_train::device::set_threads(spec.threads);
             let t = Instant::now();
             infra_train::task::train_shard(&spec, &shard, &global, seed)
                 .map(|u| (u, shard.rows() as u64, t.elapsed()))
