@@ -26,7 +26,7 @@ fi
 have="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [[ "$have" != "$VERSION" ]]; then
     echo "setup-libtorch: installing torch==$VERSION from PyPI into .cache/venv (about 2 GB, once; pip shows its progress)" >&2
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on "torch==$VERSION" \
+    "$VENV/bin/python" -m pip install --disable-pip-version-check "torch==$VERSION" \
         || die "pip install torch==$VERSION failed"
 fi
 torch_dir="$("$VENV/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
