@@ -6,11 +6,11 @@ fn main() {
     // The control plane links the training crate, so its test binary needs libtorch's rpath.
     libtorch_rpath();
     println!("cargo:rerun-if-changed=proto");
-    let fds = protox::compile(["infra/v1/infra.proto"], ["proto"])
-        .expect("compile proto/infra/v1/infra.proto");
+    let fds = protox::compile(["infra/v2/infra.proto"], ["proto"])
+        .expect("compile proto/infra/v2/infra.proto");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(
-        out.join("infra_v1_descriptor.bin"),
+        out.join("infra_v2_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )
     .expect("write the descriptor set");

@@ -1,4 +1,4 @@
-//! `infra.v1.Control` over the node's cluster layer.
+//! `infra.v2.Control` over the node's cluster layer.
 
 use crate::pb;
 use infra_cluster::{ClusterError, ClusterNode, EventKind, JobEvent, JobRecord, JobState};

@@ -1,9 +1,9 @@
-//! The gRPC control plane of an infra host: the `infra.v1.Control` service, the standard
+//! The gRPC control plane of an infra host: the `infra.v2.Control` service, the standard
 //! health service and reflection (so `grpcurl` can list and call it), all behind a bearer
 //! token.
 //!
 //! Layout:
-//! - [`pb`]: code generated from `proto/infra/v1/infra.proto` (protox + tonic-prost-build);
+//! - [`pb`]: code generated from `proto/infra/v2/infra.proto` (protox + tonic-prost-build);
 //! - `auth.rs`: the token check, applied to every service;
 //! - `control.rs`: the service implementation over the node's cluster layer (peers, jobs,
 //!   plugins);
@@ -15,12 +15,12 @@ mod control;
 pub use auth::{bearer, AuthError};
 pub use control::ControlService;
 
-/// Generated protobuf and gRPC code of `infra.v1`.
+/// Generated protobuf and gRPC code of `infra.v2`.
 pub mod pb {
     #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("infra.v1");
+    tonic::include_proto!("infra.v2");
     /// The encoded file descriptor set, served by reflection.
-    pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("infra_v1_descriptor");
+    pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("infra_v2_descriptor");
 }
 
 /// Largest gRPC message (a plugin upload, a job with its CSV data).
