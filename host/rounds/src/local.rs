@@ -91,7 +91,6 @@ pub fn train_with<W: Workers + 'static>(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_time()
-        .max_blocking_threads(spec.workers.max(1) + 2)
         .build()
         .map_err(|e| EngineError::Internal(format!("cannot start the job's runtime: {e}")))?;
     let obs = Arc::new(report::Collector::new(spec.clone(), opts.on_round));
