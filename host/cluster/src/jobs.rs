@@ -25,18 +25,6 @@ pub enum JobState {
     Cancelled,
 }
 
-impl JobState {
-    /// Lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::Running => "running",
-            JobState::Done => "done",
-            JobState::Failed => "failed",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-}
-
 /// What is known about a job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {

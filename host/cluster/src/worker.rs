@@ -66,8 +66,8 @@ struct WorkerState {
     cleaned: Mutex<HashMap<String, Arc<Dataset>>>,
     /// Per-round blobs (global, update) this worker holds for a job, by round.
     round_blobs: Mutex<HashMap<String, Vec<(u32, String)>>>,
-    /// Shards held for each job.
-    shards: Mutex<HashMap<String, HashSet<String>>>,
+    /// Blobs held for each job: its shards and its spec.
+    held: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 fn chain_key(shard: &str, spec: &JobSpec) -> String {
@@ -165,16 +165,7 @@ pub(crate) async fn train(
     };
     let ((global, global_moved, global_refetched), shard) =
         tokio::try_join!(weights, fetch(task.shard.clone()))?;
-    if n.state
-        .shards
-        .lock()
-        .expect("worker lock")
-        .entry(task.job.clone())
-        .or_default()
-        .insert(task.shard.clone())
-    {
-        n.store.hold(&task.shard);
-    }
+    hold_for_job(w, &task.job, &task.shard);
     let mut fetched = spec_moved + global_moved + shard.transferred;
     let mut refetched = spec_refetched + global_refetched + shard.refetched;
     // Cleaning steps named by content come from the coordinator when missing here.
@@ -312,17 +303,23 @@ async fn job_spec(
         .lock()
         .expect("worker lock")
         .insert(task.spec.clone(), spec.clone());
-    if w.state
-        .shards
+    hold_for_job(w, &task.job, &task.spec);
+    Ok((spec, f.transferred, f.refetched))
+}
+
+/// Holds `blob` in the store until `job` is forgotten (once per job and blob).
+fn hold_for_job(w: &Worker, job: &str, blob: &str) {
+    let first = w
+        .state
+        .held
         .lock()
         .expect("worker lock")
-        .entry(task.job.clone())
+        .entry(job.to_string())
         .or_default()
-        .insert(task.spec.clone())
-    {
-        w.store.hold(&task.spec);
+        .insert(blob.to_string());
+    if first {
+        w.store.hold(blob);
     }
-    Ok((spec, f.transferred, f.refetched))
 }
 
 /// Drops the weights and updates of a job's earlier rounds (the coordinator has fetched
@@ -340,7 +337,7 @@ fn forget_old_rounds(w: &Worker, job: &str, round: u32) {
     }
 }
 
-/// Drops everything kept for `job`: its round blobs, its shards (unless another job holds
+/// Drops everything kept for `job`: its round blobs, its shards and spec (unless another job holds
 /// them too) and their cleaned copies.
 pub(crate) fn forget(w: &Worker, job: &str) {
     let st = &w.state;
@@ -353,13 +350,13 @@ pub(crate) fn forget(w: &Worker, job: &str) {
     {
         w.store.remove(&id);
     }
-    let shards = st
-        .shards
+    let held = st
+        .held
         .lock()
         .expect("worker lock")
         .remove(job)
         .unwrap_or_default();
-    for id in &shards {
+    for id in &held {
         w.store.release(id);
         if !w.store.has(id) {
             st.specs.lock().expect("worker lock").remove(id);

@@ -60,7 +60,11 @@ pub async fn run<W: Workers, O: Observer>(
         obs.plugin(&kind, &id);
     }
     let prepared = prepare::data(job, data, workers).await?;
-    let (mut global, done) = prepare::global(
+    let prepare::Start {
+        mut global,
+        done,
+        accuracy,
+    } = prepare::global(
         spec.clone(),
         prepared.width,
         prepared.classes,
@@ -76,7 +80,7 @@ pub async fn run<W: Workers, O: Observer>(
             round: done,
             loss: 0.0,
             evaluation: None,
-            accuracy: 0.0,
+            accuracy,
             seconds: 0.0,
             overhead: 0.0,
             waves: 0,
@@ -111,7 +115,7 @@ pub async fn run<W: Workers, O: Observer>(
         holders: vec![None; prepared.shards.len()],
         finishing: None,
         spare: None,
-        accuracy: 0.0,
+        accuracy,
         recorded: done,
     };
     let parameters = global.len();

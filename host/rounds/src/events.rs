@@ -31,20 +31,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 10] = [
-        EventKind::Started,
-        EventKind::Resumed,
-        EventKind::Round,
-        EventKind::Swap,
-        EventKind::Retry,
-        EventKind::PeerDown,
-        EventKind::Dropped,
-        EventKind::Done,
-        EventKind::Failed,
-        EventKind::Cancelled,
-    ];
-
     /// Its name in histories and tables (`peer-down`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -117,6 +117,8 @@ pub fn train_with<W: Workers + 'static>(
 /// K local workers: node `worker-<w>` is worker w.
 pub struct LocalWorkers {
     spec: Arc<JobSpec>,
+    /// The job's device, resolved once (an unknown one is refused when the job starts).
+    device: Result<tch::Device, String>,
     cleaners: Vec<Plugin>,
     started: Instant,
     /// Tasks running on each worker.
@@ -132,6 +134,7 @@ impl LocalWorkers {
     pub fn new(job: &Job) -> Self {
         let k = job.spec.workers.max(1);
         Self {
+            device: infra_train::device::resolve(&job.spec.device),
             spec: job.spec.clone(),
             cleaners: job.plugins.cleaners.clone(),
             started: Instant::now(),
@@ -198,7 +201,7 @@ impl Workers for LocalWorkers {
     }
 
     async fn nodes(&self, demand: Resources) -> Result<Vec<Node>, EngineError> {
-        let device = infra_train::device::resolve(&self.spec.device).map_err(EngineError::Job)?;
+        let device = self.device.clone().map_err(EngineError::Job)?;
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         // One task at a time per worker: its capacity is one task's demand.
         let capacity = Resources {

@@ -80,6 +80,16 @@ pub(crate) async fn data<W: Workers>(
     })
 }
 
+/// Where the rounds start from.
+pub(crate) struct Start {
+    /// The global model.
+    pub global: Arc<Vec<f32>>,
+    /// Rounds recorded.
+    pub done: u32,
+    /// Test accuracy the checkpoint holds (0 for a fresh model, or one not evaluated).
+    pub accuracy: f64,
+}
+
 /// The global model to start from, and the rounds already recorded: fresh (seeded) for a new
 /// job; for a job with rounds recorded, its checkpoint, which names its round. A checkpoint
 /// one round ahead of the record (the host stopped between the two writes) counts as that
@@ -91,13 +101,17 @@ pub(crate) async fn global(
     classes: usize,
     checkpoint: Option<PathBuf>,
     rounds_done: u32,
-) -> Result<(Arc<Vec<f32>>, u32), EngineError> {
+) -> Result<Start, EngineError> {
     blocking(move || {
         let device = infra_train::device::resolve(&spec.device).map_err(EngineError::Job)?;
         tch::manual_seed(spec.seed as i64);
         let mut m = Model::new(&spec.model, width, classes, device)?;
         if rounds_done == 0 {
-            return Ok((Arc::new(m.flat()), 0));
+            return Ok(Start {
+                global: Arc::new(m.flat()),
+                done: 0,
+                accuracy: 0.0,
+            });
         }
         let Some(path) = checkpoint.filter(|p| p.exists()) else {
             return Err(EngineError::Internal(format!(
@@ -107,7 +121,14 @@ pub(crate) async fn global(
         let meta = checkpoint::load(&mut m, &path)?;
         let held = meta.get("round").and_then(|r| r.parse::<u32>().ok());
         match held {
-            Some(r) if r == rounds_done || r == rounds_done + 1 => Ok((Arc::new(m.flat()), r)),
+            Some(r) if r == rounds_done || r == rounds_done + 1 => Ok(Start {
+                global: Arc::new(m.flat()),
+                done: r,
+                accuracy: meta
+                    .get("test_accuracy")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0.0),
+            }),
             _ => Err(EngineError::Internal(format!(
                 "resuming after round {rounds_done}: {} holds round {}",
                 path.display(),
