@@ -34,6 +34,7 @@ fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration, tls: bool) -> NetC
         mdns: false,
         tls,
         keypair: None,
+        gate: None,
     }
 }
 

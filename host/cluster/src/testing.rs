@@ -21,6 +21,7 @@ pub(crate) async fn network(
             mdns: false,
             tls: true,
             keypair: None,
+            gate: None,
         },
         status(),
     )

@@ -1,6 +1,7 @@
 //! The composed libp2p behaviour.
 
 use crate::wire::{FrameCodec, RPC_PROTOCOL};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{gossipsub, identify, identity, kad, mdns, ping, request_response};
@@ -11,8 +12,16 @@ pub const PROTOCOL_VERSION: &str = "/infra/0.1.0";
 /// Gossipsub topic of node status heartbeats.
 pub const STATUS_TOPIC: &str = "infra/status/1";
 
+/// Connections this node keeps with one peer at most (a simultaneous dial makes two).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Established connections this node keeps in all.
+pub const MAX_CONNECTIONS: u32 = 512;
+/// Incoming connections still in their handshake at once.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -50,7 +59,13 @@ impl Behaviour {
         } else {
             None
         };
+        let limits = ConnectionLimits::default()
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+            .with_max_established_incoming(Some(MAX_CONNECTIONS))
+            .with_max_established(Some(MAX_CONNECTIONS))
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
         Ok(Self {
+            limits: connection_limits::Behaviour::new(limits),
             identify: identify::Behaviour::new(identify::Config::new(
                 PROTOCOL_VERSION.into(),
                 key.public(),

@@ -1,6 +1,7 @@
 //! The one owner of the `Swarm`: a task that selects over swarm events, a heartbeat timer and
 //! a command channel. A closed command channel means shut down.
 
+use crate::admit::{Admit, Gate};
 use crate::behaviour::{Behaviour, BehaviourEvent, STATUS_TOPIC};
 use crate::secure::Tls;
 use crate::status::NodeStatus;
@@ -19,6 +20,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// A peer not heard from in this many heartbeats is forgotten (it is back with its next
+/// status).
+pub const PRUNE_AFTER_HEARTBEATS: u32 = 30;
+
 /// How a node joins the network.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -34,6 +39,9 @@ pub struct NetConfig {
     pub tls: bool,
     /// The node's identity (none: a fresh one).
     pub keypair: Option<libp2p::identity::Keypair>,
+    /// Whom this node admits ([`crate::admit`]); `None` is an open node, which admits anyone
+    /// and is admitted by no closed one.
+    pub gate: Option<Gate>,
 }
 
 /// What the network reports.
@@ -177,8 +185,12 @@ impl Network {
             .with_tcp(
                 tcp::Config::default().nodelay(true),
                 (
-                    |key: &libp2p::identity::Keypair| Tls::new(key, config.tls),
-                    noise::Config::new,
+                    |key: &libp2p::identity::Keypair| {
+                        Tls::new(key, config.tls).map(|t| Admit::new(t, config.gate.clone()))
+                    },
+                    |key: &libp2p::identity::Keypair| {
+                        noise::Config::new(key).map(|n| Admit::new(n, config.gate.clone()))
+                    },
                 ),
                 yamux::Config::default,
             )
@@ -187,6 +199,14 @@ impl Network {
             .map_err(|e| setup(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
+        match &config.gate {
+            Some(g) => tracing::info!(
+                cluster = g.cluster(),
+                operators = g.trusted().keys().len(),
+                "closed: only members of the cluster are admitted"
+            ),
+            None => tracing::warn!("open: any process that reaches this node's port may join"),
+        }
         if config.tls {
             tracing::info!(
                 cipher = crate::secure::preferred_cipher(),
@@ -285,7 +305,10 @@ impl EventLoop {
         }
         loop {
             tokio::select! {
-                _ = tick.tick() => self.publish_status(),
+                _ = tick.tick() => {
+                    self.publish_status();
+                    self.prune();
+                }
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Stop) | None => break,
                     Some(c) => self.command(c),
@@ -293,6 +316,20 @@ impl EventLoop {
                 event = self.swarm.select_next_some() => self.swarm_event(event).await,
             }
         }
+    }
+
+    /// Forgets peers not heard from in [`PRUNE_AFTER_HEARTBEATS`] heartbeats.
+    fn prune(&mut self) {
+        let limit = self.heartbeat * PRUNE_AFTER_HEARTBEATS;
+        self.peers.retain(|peer, (_, at)| {
+            let keep = at.elapsed() < limit;
+            if !keep {
+                tracing::info!(%peer, "no status in {limit:?}: forgotten");
+            }
+            keep
+        });
+        let peers = &self.peers;
+        self.rtts.retain(|p, _| peers.contains_key(p));
     }
 
     fn publish_status(&mut self) {
@@ -401,6 +438,12 @@ impl EventLoop {
                 ..
             })) => {
                 let Some(from) = message.source else { return };
+                // Only from a peer this node holds an (admitted) connection to: a status that
+                // a member relays for some other key is not taken.
+                if !self.swarm.is_connected(&from) {
+                    tracing::debug!(%from, "status from a peer not connected here: dropped");
+                    return;
+                }
                 match NodeStatus::decode(&message.data) {
                     Ok(status) => {
                         self.peers.insert(from, (status.clone(), Instant::now()));

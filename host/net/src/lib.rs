@@ -3,6 +3,8 @@
 //! bootstrap addresses, mDNS on LANs, and gossipsub heartbeats carrying each node's status.
 //!
 //! Layout:
+//! - [`admit`]: membership, checked right after the security handshake ([`admit::Gate`]);
+//!   connection limits per peer and in total live in the behaviour;
 //! - [`wire`]: the `/infra/rpc/1` request-response frames (header + raw body, with limits);
 //! - [`status`]: [`NodeStatus`], what a node gossips about itself;
 //! - [`secure`]: the TLS 1.3 upgrade (libp2p's TLS handshake, AES-GCM first on CPUs with AES
@@ -12,13 +14,16 @@
 //! - [`Network`] (`event_loop.rs`): the one task that owns the `Swarm`; everything else talks
 //!   to it through a cloneable [`Client`] and receives [`NetEvent`]s.
 
+pub mod admit;
 mod behaviour;
 mod event_loop;
 pub mod secure;
 pub mod status;
 pub mod wire;
 
-pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView};
+pub use admit::Gate;
+pub use behaviour::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
+pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView, PRUNE_AFTER_HEARTBEATS};
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 pub use libp2p_stream::IncomingStreams;
@@ -32,15 +37,8 @@ pub fn load_or_create_identity(path: &std::path::Path) -> Result<Keypair, NetErr
     }
     let key = Keypair::generate_ed25519();
     let bytes = key.to_protobuf_encoding().map_err(|e| err(&e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
-    }
-    std::fs::write(path, bytes).map_err(|e| err(&e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
+    // Created owner-only from its first byte.
+    infra_trust::write_secret(path, bytes).map_err(|e| err(&e))?;
     Ok(key)
 }
 pub use status::{NodeStatus, Tier};

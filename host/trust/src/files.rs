@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Writes `text` to a new file at `path` that only its owner can read. An existing file is
 /// never overwritten (a key lost that way cannot be recovered).
-pub fn write_secret(path: &Path, text: &str) -> Result<(), TrustError> {
+pub fn write_secret(path: &Path, text: impl AsRef<[u8]>) -> Result<(), TrustError> {
     let io = |e: std::io::Error| TrustError::Io {
         path: path.display().to_string(),
         error: e.to_string(),
@@ -22,7 +22,7 @@ pub fn write_secret(path: &Path, text: &str) -> Result<(), TrustError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(io)?;
-    file.write_all(text.as_bytes()).map_err(io)?;
+    file.write_all(text.as_ref()).map_err(io)?;
     file.sync_all().map_err(io)
 }
 

@@ -165,6 +165,7 @@ async fn a_noise_only_node_and_a_tls_node_still_see_each_other() {
         mdns: false,
         tls,
         keypair: None,
+        gate: None,
     };
     let (tls_node, mut tls_events) = Network::start(config(true, vec![]), status()).unwrap();
     let addr = loop {
