@@ -31,6 +31,7 @@ pub(crate) fn status(e: ClusterError) -> Status {
         }
         ClusterError::Engine(e) if e.is_job_error() => Status::invalid_argument(msg),
         ClusterError::Swap(_) => Status::failed_precondition(msg),
+        ClusterError::Refused(_) => Status::permission_denied(msg),
         ClusterError::Net(_) => Status::unavailable(msg),
         ClusterError::Train(_)
         | ClusterError::Engine(_)
@@ -171,6 +172,7 @@ impl pb::control_server::Control for ControlService {
                     sha256,
                     builtin: true,
                     version: String::new(),
+                    signer: String::new(),
                 }
             })
             .collect();
@@ -182,6 +184,7 @@ impl pb::control_server::Control for ControlService {
             .filter(|m| !builtin.contains(&m.sha256));
         plugins.extend(installed.map(|m| pb::Plugin {
             kind: m.kind.name().into(),
+            signer: self.node.plugin_signer(&m.sha256),
             name: m.name,
             active: active.contains(&m.sha256),
             sha256: m.sha256,
@@ -280,12 +283,15 @@ impl pb::control_server::Control for ControlService {
         &self,
         req: Request<pb::InstallPluginRequest>,
     ) -> Result<Response<pb::Plugin>, Status> {
+        let req = req.into_inner();
+        let signature = Some(req.signature).filter(|s| !s.is_empty());
         let m = self
             .node
-            .install_plugin(req.into_inner().wasm)
+            .install_plugin(req.wasm, signature.as_deref())
             .map_err(status)?;
         Ok(Response::new(pb::Plugin {
             kind: m.kind.name().into(),
+            signer: self.node.plugin_signer(&m.sha256),
             name: m.name,
             sha256: m.sha256,
             builtin: false,
@@ -302,7 +308,7 @@ impl pb::control_server::Control for ControlService {
         let kind: PluginKind = req.kind.parse().map_err(Status::invalid_argument)?;
         let out = self
             .node
-            .swap_plugin(kind, &req.sha256)
+            .swap_plugin(kind, &req.sha256, Some(req.order.as_str()).filter(|o| !o.is_empty()))
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SwapPluginResponse {

@@ -85,6 +85,7 @@ async fn nodes(
             status(cpu(i)),
             runtime.clone(),
             NodeConfig {
+                trust: None,
                 data_dir: None,
                 peer_timeout: heartbeat * 5,
                 max_plugin_bytes: infra_cluster::plugins::MAX_PLUGIN_BYTES,

@@ -17,7 +17,8 @@ use blake3::hazmat::{
     merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
 };
 use bytes::Bytes;
-use std::collections::HashMap;
+use infra_net::PeerId;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Bytes per chunk (a power of two, so every chunk is a subtree of the blob's BLAKE3 tree).
@@ -141,6 +142,11 @@ fn parent_of(cvs: &[ChainingValue]) -> ChainingValue {
     )
 }
 
+/// Why `peer` may not fetch blob `id`.
+pub(crate) fn not_for(id: &str, peer: &PeerId) -> String {
+    format!("blob {id} is not served to peer {peer}: no task its coordinator assigned to that peer names it")
+}
+
 /// Largest power of two below `n` (n >= 2).
 fn left_len(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
@@ -151,6 +157,9 @@ struct Entry {
     manifest: Arc<Manifest>,
     /// Jobs holding it (see [`BlobStore::hold`]).
     holds: u32,
+    /// Who may fetch it: `None`, any member (plugins); otherwise only these peers (a job's
+    /// spec, shards and weights go only to the peers its coordinator assigned them to).
+    readers: Option<HashSet<PeerId>>,
 }
 
 /// The blobs this node holds.
@@ -162,27 +171,67 @@ pub struct BlobStore {
 impl BlobStore {
     /// Stores `bytes` and returns their id (storing the same bytes twice keeps one copy).
     /// Takes a `Vec<u8>` or any [`Bytes`] (such as parameters viewed as bytes) without a copy.
+    /// Any member may fetch it (see [`BlobStore::put_for`] for a job's data).
     pub fn put(&self, bytes: impl Into<Bytes>) -> BlobId {
         let bytes = bytes.into();
         let (id, manifest) = Manifest::of(&bytes);
-        self.put_verified(id.clone(), bytes, manifest);
+        self.insert(id.clone(), bytes, manifest, None);
         id
     }
 
-    /// Stores bytes whose id and chunk checksums the caller has just checked.
+    /// Stores `bytes` that only `readers` may fetch (more are added with
+    /// [`BlobStore::grant`]).
+    pub fn put_for(&self, bytes: impl Into<Bytes>, readers: &[PeerId]) -> BlobId {
+        let bytes = bytes.into();
+        let (id, manifest) = Manifest::of(&bytes);
+        self.insert(id.clone(), bytes, manifest, Some(readers));
+        id
+    }
+
+    /// Stores bytes whose id and chunk checksums the caller has just checked (fetched for a
+    /// job: served to no one until granted).
     pub(crate) fn put_verified(&self, id: BlobId, bytes: impl Into<Bytes>, manifest: Manifest) {
+        self.insert(id, bytes.into(), manifest, Some(&[]));
+    }
+
+    fn insert(&self, id: BlobId, bytes: Bytes, manifest: Manifest, readers: Option<&[PeerId]>) {
         let mut map = self.inner.lock().expect("blob store lock");
-        if map.contains_key(&id) {
+        if let Some(e) = map.get_mut(&id) {
+            match (&mut e.readers, readers) {
+                (_, None) => e.readers = None,
+                (Some(have), Some(more)) => have.extend(more.iter().copied()),
+                (None, Some(_)) => {}
+            }
             return;
         }
         map.insert(
             id,
             Entry {
-                bytes: bytes.into(),
+                bytes,
                 manifest: Arc::new(manifest),
                 holds: 0,
+                readers: readers.map(|r| r.iter().copied().collect()),
             },
         );
+    }
+
+    /// Lets `peer` fetch a restricted blob.
+    pub fn grant(&self, id: &str, peer: PeerId) {
+        if let Some(Entry {
+            readers: Some(r), ..
+        }) = self.inner.lock().expect("blob store lock").get_mut(id)
+        {
+            r.insert(peer);
+        }
+    }
+
+    /// Whether `peer` may fetch blob `id` (false when it is not held).
+    pub fn readable_by(&self, id: &str, peer: &PeerId) -> bool {
+        self.inner
+            .lock()
+            .expect("blob store lock")
+            .get(id)
+            .is_some_and(|e| e.readers.as_ref().is_none_or(|r| r.contains(peer)))
     }
 
     /// The blob's bytes, if held.

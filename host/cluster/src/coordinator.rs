@@ -46,7 +46,8 @@ pub(crate) struct Submitted {
 
 /// Runs (or resumes) a job to its end, recording the outcome.
 pub(crate) async fn run(c: Coordinator, handle: Arc<JobHandle>, s: Submitted) {
-    let spec_blob = c.store.put(s.spec_text.into_bytes());
+    // Served only to the peers given a task of the job (granted as tasks go out).
+    let spec_blob = c.store.put_for(s.spec_text.into_bytes(), &[]);
     c.store.hold(&spec_blob);
     let workers = RemoteWorkers::new(
         c.clone(),
@@ -111,8 +112,10 @@ async fn drive(
 
 /// Forgets the job here and asks every peer that worked on it to forget it too.
 async fn release(c: &Coordinator, job: &str, peers: std::collections::HashSet<PeerId>) {
-    worker::forget(&c.worker, job);
     let me = c.net.peer_id();
+    if let Err(e) = worker::forget(&c.worker, me, job) {
+        tracing::debug!("forget: {e}");
+    }
     let asks = peers.into_iter().filter(|p| *p != me).map(|peer| {
         let frame = Request::Forget {
             job: job.to_string(),

@@ -66,6 +66,10 @@ pub enum ClusterError {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] infra_train::TrainError),
+    /// A peer or a caller asked for what it may not do (not the job's coordinator, not
+    /// signed by a trusted operator key, a blob not meant for it).
+    #[error("refused: {0}")]
+    Refused(String),
     /// A cluster-wide swap was refused.
     #[error("swap: {0}")]
     Swap(String),

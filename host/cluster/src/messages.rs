@@ -24,10 +24,21 @@ pub enum Request {
     /// Which blob holds the bytes of plugin `sha256` (blob ids are BLAKE3, plugin ids sha256)?
     PluginBlob { sha256: String },
     /// Fetch plugin `sha256` from the requester (unless held), load and check it; do not
-    /// activate it yet.
-    PluginPrepare { kind: String, sha256: String },
-    /// Make the prepared plugin the active one of its kind.
-    PluginCommit { kind: String, sha256: String },
+    /// activate it yet. `order` is the operator's signed swap order (TOML), which a closed
+    /// node requires.
+    PluginPrepare {
+        kind: String,
+        sha256: String,
+        #[serde(default)]
+        order: Option<String>,
+    },
+    /// Make the prepared plugin the active one of its kind (with the same signed order).
+    PluginCommit {
+        kind: String,
+        sha256: String,
+        #[serde(default)]
+        order: Option<String>,
+    },
     /// The job has ended: drop what was kept for it (shards, cleaned shards, round blobs).
     Forget { job: String },
 }
@@ -38,8 +49,12 @@ pub enum Request {
 pub enum Response {
     /// A blob's manifest.
     Manifest(Manifest),
-    /// The blob that holds a plugin's bytes.
-    Blob { id: BlobId },
+    /// The blob that holds a plugin's bytes, and the plugin's signature (TOML) if it has one.
+    Blob {
+        id: BlobId,
+        #[serde(default)]
+        signature: Option<String>,
+    },
     /// A finished training task; the update rides in the frame body unless the result names
     /// it as a blob.
     Trained(TrainResult),

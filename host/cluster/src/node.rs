@@ -31,6 +31,9 @@ pub struct NodeConfig {
     pub peer_timeout: Duration,
     /// Largest plugin this node installs.
     pub max_plugin_bytes: usize,
+    /// The operator keys this node trusts: a closed node runs only plugins they signed and
+    /// swaps only on their orders. `None`: an open node, which checks neither.
+    pub trust: Option<infra_trust::Trusted>,
 }
 
 /// A cluster node. Cheap to clone.
@@ -76,6 +79,7 @@ impl ClusterNode {
             runtime,
             dir.as_ref().map(|d| d.join("plugins")),
             config.max_plugin_bytes,
+            config.trust.clone(),
             &store,
         )?);
         let links = Links::default();
@@ -237,9 +241,13 @@ impl ClusterNode {
         let result: Result<(Response, Bytes), ClusterError> = async {
             match Request::from_frame(&frame)? {
                 Request::Manifest { blob } => {
-                    let m = self.inner.store.manifest(&blob).ok_or_else(|| {
+                    let store = &self.inner.store;
+                    let m = store.manifest(&blob).ok_or_else(|| {
                         ClusterError::Transfer(format!("blob {blob} is not held here"))
                     })?;
+                    if !store.readable_by(&blob, &peer) {
+                        return Err(ClusterError::Refused(crate::blobs::not_for(&blob, &peer)));
+                    }
                     Ok((Response::Manifest((*m).clone()), Bytes::new()))
                 }
                 Request::Train(task) => {
@@ -254,21 +262,33 @@ impl ClusterNode {
                     Ok((Response::Trained(r), update))
                 }
                 Request::PluginBlob { sha256 } => {
-                    let id = self.inner.plugins.blob_of(&sha256).ok_or_else(|| {
+                    let plugins = &self.inner.plugins;
+                    let id = plugins.blob_of(&sha256).ok_or_else(|| {
                         ClusterError::Transfer(format!("plugin {sha256} is not installed here"))
                     })?;
-                    Ok((Response::Blob { id }, Bytes::new()))
+                    let signature = plugins.signature(&sha256).map(|s| s.to_toml());
+                    Ok((Response::Blob { id, signature }, Bytes::new()))
                 }
-                Request::PluginPrepare { kind, sha256 } => {
-                    self.prepare_plugin(peer, &kind, &sha256).await?;
+                Request::PluginPrepare {
+                    kind,
+                    sha256,
+                    order,
+                } => {
+                    self.prepare_plugin(peer, &kind, &sha256, order.as_deref())
+                        .await?;
                     Ok((Response::Ok, Bytes::new()))
                 }
                 Request::Forget { job } => {
-                    worker::forget(&self.inner.worker, &job);
+                    worker::forget(&self.inner.worker, peer, &job)?;
                     Ok((Response::Ok, Bytes::new()))
                 }
-                Request::PluginCommit { kind, sha256 } => {
-                    self.commit_plugin(&kind, &sha256).await?;
+                Request::PluginCommit {
+                    kind,
+                    sha256,
+                    order,
+                } => {
+                    self.commit_plugin(&kind, &sha256, order.as_deref())
+                        .await?;
                     Ok((Response::Ok, Bytes::new()))
                 }
             }
@@ -334,9 +354,29 @@ impl ClusterNode {
         self.inner.jobs.list()
     }
 
-    /// Checks and installs a plugin on this node.
-    pub fn install_plugin(&self, bytes: Vec<u8>) -> Result<PluginMeta, ClusterError> {
-        self.inner.plugins.install(bytes, &self.inner.store)
+    /// Checks and installs a plugin on this node, with its signature (TOML; a closed node
+    /// requires one by a trusted operator key).
+    pub fn install_plugin(
+        &self,
+        bytes: Vec<u8>,
+        signature: Option<&str>,
+    ) -> Result<PluginMeta, ClusterError> {
+        let signature = signature
+            .map(|s| infra_trust::PluginSignature::from_toml(s, "the plugin's signature"))
+            .transpose()
+            .map_err(|e| ClusterError::Refused(e.to_string()))?;
+        self.inner
+            .plugins
+            .install(bytes, signature, &self.inner.store)
+    }
+
+    /// The operator key that signed installed plugin `sha256` (hex), or empty.
+    pub fn plugin_signer(&self, sha256: &str) -> String {
+        self.inner
+            .plugins
+            .signature(sha256)
+            .map(|s| s.signer)
+            .unwrap_or_default()
     }
 
     /// Plugins installed on this node.
@@ -360,8 +400,10 @@ impl ClusterNode {
         from: PeerId,
         kind: &str,
         sha: &str,
+        order: Option<&str>,
     ) -> Result<(), ClusterError> {
         let kind = kind.parse::<PluginKind>().map_err(ClusterError::BadJob)?;
+        self.inner.plugins.check_order(kind, sha, order, false)?;
         self.fetch_plugin(from, sha).await?;
         let p = self
             .inner
@@ -383,12 +425,18 @@ impl ClusterNode {
         crate::plugins::fetch_plugin(&n.net, &n.store, &n.links, &n.plugins, from, sha).await
     }
 
-    async fn commit_plugin(&self, kind: &str, sha: &str) -> Result<(), ClusterError> {
+    async fn commit_plugin(
+        &self,
+        kind: &str,
+        sha: &str,
+        order: Option<&str>,
+    ) -> Result<(), ClusterError> {
         let kind = kind.parse::<PluginKind>().map_err(ClusterError::BadJob)?;
         let p = self.inner.plugins.by_sha(sha).ok_or_else(|| {
             ClusterError::BadJob(format!("plugin {sha} was not prepared on this peer"))
         })?;
         p.expect_kind(kind)?;
+        self.inner.plugins.check_order(kind, sha, order, true)?;
         let rec = self.inner.plugins.activate(p);
         tracing::info!(kind = kind.name(), old = ?rec.old, new = ?rec.new, "plugin swapped");
         let shas = self.inner.plugins.active_shas();
@@ -400,10 +448,14 @@ impl ClusterNode {
     /// peer first fetches, loads and checks it; only when all succeeded does each make it
     /// active. A failure in the first phase leaves the old plugin active everywhere. Running
     /// jobs take it from their next scheduling decision (scheduler) or round (aggregator).
+    ///
+    /// A closed node needs `order`, an operator-signed [`infra_trust::SwapOrder`] (TOML) for
+    /// exactly this swap; every peer checks it again.
     pub async fn swap_plugin(
         &self,
         kind: PluginKind,
         sha: &str,
+        order: Option<&str>,
     ) -> Result<Vec<PeerOutcome>, ClusterError> {
         if kind == PluginKind::Cleaner {
             return Err(ClusterError::BadJob(
@@ -416,6 +468,7 @@ impl ClusterNode {
             ))
         })?;
         p.expect_kind(kind)?;
+        self.inner.plugins.check_order(kind, sha, order, false)?;
         let peers: Vec<PeerId> = self
             .alive_peers()
             .await?
@@ -443,9 +496,11 @@ impl ClusterNode {
                 .await
             }
         };
+        let order = order.map(String::from);
         let prepared = ask(Request::PluginPrepare {
             kind: kind.name().into(),
             sha256: sha.into(),
+            order: order.clone(),
         })
         .await;
         let failed: Vec<String> = prepared
@@ -461,7 +516,8 @@ impl ClusterNode {
                 failed.join("; ")
             )));
         }
-        self.commit_plugin(kind.name(), sha).await?;
+        self.commit_plugin(kind.name(), sha, order.as_deref())
+            .await?;
         let mut out = vec![PeerOutcome {
             peer: self.peer_id().to_string(),
             error: None,
@@ -470,6 +526,7 @@ impl ClusterNode {
             ask(Request::PluginCommit {
                 kind: kind.name().into(),
                 sha256: sha.into(),
+                order,
             })
             .await,
         );

@@ -3,6 +3,11 @@
 //! each kind that a swap sets (an [`infra_runtime::Registry`] in global scope, whose history
 //! records every swap with both sha256). Running jobs learn of a swap through a watch channel
 //! per kind ([`ClusterPlugins::subscribe`]).
+//!
+//! On a closed node (one with trusted operator keys) every plugin but the built-ins needs a
+//! [`PluginSignature`] by a trusted key over its sha256, kind, name and version: at upload,
+//! when fetched from a peer, and again when reloaded from disk. The signature is kept beside
+//! the component (`<sha256>.wasm.sig`) and handed to peers with it.
 
 use crate::blobs::{BlobId, BlobStore};
 use crate::transfer::{self, Links};
@@ -10,6 +15,7 @@ use crate::ClusterError;
 use infra_net::{Client, PeerId};
 use infra_runtime::{Plugin, PluginKind, PluginMeta, Registry, Runtime};
 use infra_train::job::PluginRef;
+use infra_trust::{PluginSignature, SwapOrder, Trusted};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -41,6 +47,12 @@ pub struct ClusterPlugins {
     installed: Mutex<BTreeMap<String, Plugin>>,
     /// The blob holding each installed plugin's bytes, by the plugin's sha256.
     blobs: Mutex<HashMap<String, BlobId>>,
+    /// Operator keys a plugin must be signed by (`None`: an open node, which checks nothing).
+    trust: Option<Trusted>,
+    /// Each installed plugin's signature, by sha256.
+    signatures: Mutex<HashMap<String, PluginSignature>>,
+    /// When the newest swap order this node took was issued (ms since the epoch).
+    last_order_ms: Mutex<u64>,
     /// Active plugin per kind after cluster-wide swaps (global scope).
     pub registry: Registry,
     /// The scheduler and aggregator swaps made active, for running jobs.
@@ -55,6 +67,7 @@ impl ClusterPlugins {
         runtime: Runtime,
         dir: Option<PathBuf>,
         max_bytes: usize,
+        trust: Option<Trusted>,
         store: &BlobStore,
     ) -> Result<Self, ClusterError> {
         let me = Self {
@@ -63,6 +76,9 @@ impl ClusterPlugins {
             dir,
             installed: Mutex::new(BTreeMap::new()),
             blobs: Mutex::new(HashMap::new()),
+            trust,
+            signatures: Mutex::new(HashMap::new()),
+            last_order_ms: Mutex::new(0),
             registry: Registry::new(),
             swapped_scheduler: watch::channel(None).0,
             swapped_aggregator: watch::channel(None).0,
@@ -75,10 +91,21 @@ impl ClusterPlugins {
                 if path.extension().is_some_and(|e| e == "wasm") {
                     let bytes = std::fs::read(&path)
                         .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
-                    match me.runtime.load(&bytes) {
-                        Ok(p) => me.keep(p, store.put(bytes)),
+                    let sig_path = PluginSignature::path_for(&path);
+                    let sig = sig_path.exists().then(|| PluginSignature::load(&sig_path));
+                    let loaded = match sig.transpose() {
+                        Ok(sig) => me.runtime.load(&bytes).map_err(ClusterError::from).and_then(
+                            |p| {
+                                me.admit(p.meta(), sig.as_ref())?;
+                                Ok((p, sig))
+                            },
+                        ),
+                        Err(e) => Err(ClusterError::Refused(e.to_string())),
+                    };
+                    match loaded {
+                        Ok((p, sig)) => me.keep(p, sig, store.put(bytes)),
                         Err(e) => {
-                            tracing::warn!(path = %path.display(), "installed plugin no longer loads: {e}")
+                            tracing::warn!(path = %path.display(), "installed plugin not loaded: {e}")
                         }
                     }
                 }
@@ -87,8 +114,100 @@ impl ClusterPlugins {
         Ok(me)
     }
 
-    /// Checks and installs a component (idempotent); returns what it is.
-    pub fn install(&self, bytes: Vec<u8>, store: &BlobStore) -> Result<PluginMeta, ClusterError> {
+    /// Checks that a closed node may run the plugin `meta` describes: `signature` must be by a
+    /// trusted key over exactly its sha256, kind, name and version. Returns the signer.
+    pub fn admit(
+        &self,
+        meta: &PluginMeta,
+        signature: Option<&PluginSignature>,
+    ) -> Result<Option<infra_trust::PublicKey>, ClusterError> {
+        let Some(trust) = &self.trust else {
+            return Ok(None);
+        };
+        let what = format!(
+            "plugin {} {} ({}, sha256 {})",
+            meta.name, meta.version, meta.kind, meta.sha256
+        );
+        let Some(sig) = signature else {
+            return Err(ClusterError::Refused(format!(
+                "{what} is not signed; a closed cluster runs only plugins signed by a trusted operator key (`infra plugin sign`)"
+            )));
+        };
+        sig.check(
+            trust,
+            meta.kind.name(),
+            &meta.name,
+            &meta.version,
+            &meta.sha256,
+        )
+        .map(Some)
+        .map_err(|e| ClusterError::Refused(e.to_string()))
+    }
+
+    /// Checks a swap order (TOML) on a closed node: signed by a trusted key, for exactly this
+    /// `kind` and `sha`, and issued after the last order this node took (so an old order
+    /// replayed cannot roll a swap back). With `take`, this order becomes the last one taken.
+    /// An open node takes any swap.
+    pub fn check_order(
+        &self,
+        kind: PluginKind,
+        sha: &str,
+        order: Option<&str>,
+        take: bool,
+    ) -> Result<(), ClusterError> {
+        let Some(trust) = &self.trust else {
+            return Ok(());
+        };
+        let refused = |m: String| ClusterError::Refused(m);
+        let order = order.ok_or_else(|| {
+            refused(format!(
+                "swapping the {kind} to {sha} needs an order signed by a trusted operator key (`infra plugin swap --key`)"
+            ))
+        })?;
+        let order = SwapOrder::from_toml(order).map_err(|e| refused(e.to_string()))?;
+        order
+            .check(trust, kind.name(), sha)
+            .map_err(|e| refused(e.to_string()))?;
+        let mut last = self.last_order_ms.lock().expect("plugins lock");
+        if order.issued_ms <= *last {
+            return Err(refused(format!(
+                "the swap order for {kind} {sha} was issued at {} ms, not after the last order this host took ({} ms): an old order is not taken again",
+                order.issued_ms, *last
+            )));
+        }
+        if take {
+            *last = order.issued_ms;
+        }
+        Ok(())
+    }
+
+    /// Whether this node checks signatures (it has trusted operator keys).
+    pub fn is_closed(&self) -> bool {
+        self.trust.is_some()
+    }
+
+    /// The operator keys this node trusts, if it is closed.
+    pub fn trusted(&self) -> Option<&Trusted> {
+        self.trust.as_ref()
+    }
+
+    /// The signature an installed plugin came with.
+    pub fn signature(&self, sha256: &str) -> Option<PluginSignature> {
+        self.signatures
+            .lock()
+            .expect("plugins lock")
+            .get(sha256)
+            .cloned()
+    }
+
+    /// Checks and installs a component (idempotent) with its signature (required on a closed
+    /// node); returns what it is.
+    pub fn install(
+        &self,
+        bytes: Vec<u8>,
+        signature: Option<PluginSignature>,
+        store: &BlobStore,
+    ) -> Result<PluginMeta, ClusterError> {
         if bytes.len() > self.max_bytes {
             return Err(ClusterError::BadJob(format!(
                 "plugin of {} bytes exceeds this host's max-plugin-bytes ({})",
@@ -98,16 +217,23 @@ impl ClusterPlugins {
         }
         let plugin = self.runtime.load(&bytes)?;
         let meta = plugin.meta().clone();
+        self.admit(&meta, signature.as_ref())?;
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{}.wasm", meta.sha256));
+            let write = |path: &std::path::Path, bytes: &[u8]| {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, bytes)
+                    .and_then(|_| std::fs::rename(&tmp, path))
+                    .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))
+            };
+            if let Some(sig) = &signature {
+                write(&PluginSignature::path_for(&path), sig.to_toml().as_bytes())?;
+            }
             if !path.exists() {
-                let tmp = path.with_extension("wasm.tmp");
-                std::fs::write(&tmp, &bytes)
-                    .and_then(|_| std::fs::rename(&tmp, &path))
-                    .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))?;
+                write(&path, &bytes)?;
             }
         }
-        self.keep(plugin, store.put(bytes));
+        self.keep(plugin, signature, store.put(bytes));
         tracing::info!(
             name = meta.name,
             sha256 = meta.sha256,
@@ -117,9 +243,15 @@ impl ClusterPlugins {
         Ok(meta)
     }
 
-    fn keep(&self, plugin: Plugin, blob: BlobId) {
+    fn keep(&self, plugin: Plugin, signature: Option<PluginSignature>, blob: BlobId) {
         let sha = plugin.meta().sha256.clone();
         self.remember_blob(sha.clone(), blob);
+        if let Some(sig) = signature {
+            self.signatures
+                .lock()
+                .expect("plugins lock")
+                .insert(sha.clone(), sig);
+        }
         self.installed
             .lock()
             .expect("plugins lock")
@@ -237,9 +369,13 @@ pub(crate) async fn fetch_plugin(
     let answer = net
         .request(from, Request::PluginBlob { sha256: sha.into() }.to_frame())
         .await?;
-    let Response::Blob { id } = Response::from_frame(&answer)? else {
+    let Response::Blob { id, signature } = Response::from_frame(&answer)? else {
         return Err(ClusterError::Protocol("expected a blob id".into()));
     };
+    let signature = signature
+        .map(|s| PluginSignature::from_toml(&s, &format!("signature of plugin {sha} from {from}")))
+        .transpose()
+        .map_err(|e| ClusterError::Refused(e.to_string()))?;
     let f = transfer::fetch(net, store, links, from, &id).await?;
     let got = infra_runtime::sha256_hex(&f.bytes);
     if got != sha {
@@ -248,6 +384,6 @@ pub(crate) async fn fetch_plugin(
             "peer {from} sent blob {id} for plugin {sha}, but its sha256 is {got}"
         )));
     }
-    plugins.install(f.bytes.to_vec(), store)?;
+    plugins.install(f.bytes.to_vec(), signature, store)?;
     Ok(Some(f))
 }

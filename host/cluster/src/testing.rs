@@ -13,6 +13,16 @@ fn status() -> NodeStatus {
 pub(crate) async fn network(
     boot: Option<&Multiaddr>,
 ) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
+    member_network(boot, None).await
+}
+
+/// As [`network`], admitted into cluster `test` by `operator` when given (closed).
+async fn member_network(
+    boot: Option<&Multiaddr>,
+    operator: Option<&infra_trust::OperatorKey>,
+) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
+    let keypair = infra_net::Keypair::generate_ed25519();
+    let gate = operator.map(|op| infra_net::Gate::issue(op, "test", &keypair).expect("gate"));
     let (client, mut events) = Network::start(
         NetConfig {
             listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
@@ -20,8 +30,8 @@ pub(crate) async fn network(
             heartbeat: Duration::from_millis(100),
             mdns: false,
             tls: true,
-            keypair: None,
-            gate: None,
+            keypair: Some(keypair),
+            gate,
         },
         status(),
     )
@@ -43,6 +53,16 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
 /// `n` nodes over real libp2p on 127.0.0.1, joined through the first; returns once every
 /// other node has the first's status.
 pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
+    joined(n, None).await
+}
+
+/// As [`joined_nodes`], closed: members of one cluster admitted by `operator`, trusting it
+/// for plugins and swaps.
+pub(crate) async fn closed_nodes(n: usize, operator: &infra_trust::OperatorKey) -> Vec<ClusterNode> {
+    joined(n, Some(operator)).await
+}
+
+async fn joined(n: usize, operator: Option<&infra_trust::OperatorKey>) -> Vec<ClusterNode> {
     let runtime = infra_runtime::Runtime::builder()
         .no_disk_cache()
         .build()
@@ -51,7 +71,7 @@ pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
     let mut boot = None;
     let mut nodes = Vec::new();
     for i in 0..n {
-        let (client, events, addr) = network(boot.as_ref()).await;
+        let (client, events, addr) = member_network(boot.as_ref(), operator).await;
         boot.get_or_insert(addr);
         let first = nodes.first().map(ClusterNode::peer_id);
         let node = ClusterNode::new(
@@ -62,6 +82,7 @@ pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
                 data_dir: None,
                 peer_timeout: Duration::from_secs(5),
                 max_plugin_bytes: crate::plugins::MAX_PLUGIN_BYTES,
+                trust: operator.map(|op| infra_trust::Trusted::new([op.public()])),
             },
         )
         .expect("node");

@@ -68,6 +68,24 @@ struct WorkerState {
     round_blobs: Mutex<HashMap<String, Vec<(u32, String)>>>,
     /// Blobs held for each job: its shards and its spec.
     held: Mutex<HashMap<String, HashSet<String>>>,
+    /// The coordinator of each job this worker has trained for: the peer whose `Train` for
+    /// the job came first. Only it may send the job's later tasks and its `Forget`.
+    coordinators: Mutex<HashMap<String, PeerId>>,
+}
+
+/// Records `from` as `job`'s coordinator, or refuses it when the job has another one.
+fn bind_coordinator(w: &Worker, job: &str, from: PeerId) -> Result<(), ClusterError> {
+    let mut map = w.state.coordinators.lock().expect("worker lock");
+    match map.get(job) {
+        Some(c) if *c != from => Err(ClusterError::Refused(format!(
+            "job {job} is coordinated by {c}; a task for it from {from} is not taken"
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            map.insert(job.to_string(), from);
+            Ok(())
+        }
+    }
 }
 
 fn chain_key(shard: &str, spec: &JobSpec) -> String {
@@ -108,7 +126,8 @@ pub(crate) async fn serve_train(
     let mut result = t.result;
     let mut bytes = encoding::encode_update(t.params, &t.received, t.compression)?;
     if bytes.len() > INLINE_MAX_BYTES {
-        let id = w.store.put(std::mem::take(&mut bytes));
+        // For the coordinator only.
+        let id = w.store.put_for(std::mem::take(&mut bytes), &[from]);
         keep_round_blob(w, &job, round, &id);
         result.update = Some(id);
     }
@@ -144,6 +163,7 @@ pub(crate) async fn train(
 ) -> Result<Trained, ClusterError> {
     let n = w;
     let local = from == n.net.peer_id();
+    bind_coordinator(w, &task.job, from)?;
     let (spec, spec_moved, spec_refetched) = job_spec(w, from, &task).await?;
     if !local {
         forget_old_rounds(w, &task.job, task.round);
@@ -338,9 +358,28 @@ fn forget_old_rounds(w: &Worker, job: &str, round: u32) {
 }
 
 /// Drops everything kept for `job`: its round blobs, its shards and spec (unless another job holds
-/// them too) and their cleaned copies.
-pub(crate) fn forget(w: &Worker, job: &str) {
+/// them too) and their cleaned copies. Only the job's coordinator (`from`) may ask.
+pub(crate) fn forget(w: &Worker, from: PeerId, job: &str) -> Result<(), ClusterError> {
     let st = &w.state;
+    {
+        let mut coordinators = st.coordinators.lock().expect("worker lock");
+        match coordinators.get(job) {
+            Some(c) if *c == from => {
+                coordinators.remove(job);
+            }
+            None if from == w.net.peer_id() => {}
+            Some(c) => {
+                return Err(ClusterError::Refused(format!(
+                    "job {job} is coordinated by {c}, not by {from}: its data stays"
+                )))
+            }
+            None => {
+                return Err(ClusterError::Refused(format!(
+                    "{from} coordinates no job {job} here"
+                )))
+            }
+        }
+    }
     for (_, id) in st
         .round_blobs
         .lock()
@@ -366,4 +405,5 @@ pub(crate) fn forget(w: &Worker, job: &str) {
                 .retain(|k, _| !k.starts_with(id.as_str()));
         }
     }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub use admit::Gate;
 pub use behaviour::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use event_loop::{Client, NetConfig, NetEvent, Network, PeerView, PRUNE_AFTER_HEARTBEATS};
 pub use libp2p::identity::Keypair;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 pub use libp2p_stream::IncomingStreams;
 

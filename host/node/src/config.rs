@@ -8,7 +8,11 @@
 //! labels = { site = "lab", board = "jetson" }
 //! data-dir = "/var/lib/infra"       # jobs, checkpoints, installed plugins, compiled code
 //! grpc = "127.0.0.1:7070"
-//! token = "change-me-please"        # or $INFRA_TOKEN
+//! token = "change-me-please-long"   # or $INFRA_TOKEN, or --token-file
+//! membership = "/var/lib/infra/membership.toml"   # default: <data-dir>/membership.toml
+//! trust = ["<operator public key, 64 hex digits>"]
+//! allow = ["12D3KooW..."]           # optional: only these peer ids
+//! open = false                      # UNSAFE: no membership beyond loopback
 //! cpu-millis = 4000                 # what this node offers (default: all cores)
 //! memory-mib = 4096
 //! gpus = 0
@@ -40,6 +44,10 @@ pub struct FileConfig {
     pub mdns: Option<bool>,
     pub tls: Option<bool>,
     pub max_plugin_bytes: Option<usize>,
+    pub membership: Option<PathBuf>,
+    pub trust: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
+    pub open: Option<bool>,
 }
 
 impl FileConfig {

@@ -8,6 +8,7 @@
 //! status heartbeat from a peer, the first time and whenever its tier changes).
 
 mod config;
+mod membership;
 
 use anyhow::Context;
 use clap::Parser;
@@ -61,9 +62,26 @@ struct Args {
     /// Address of the gRPC control plane (port 0 picks a free one) [default: 127.0.0.1:7070].
     #[arg(long)]
     grpc: Option<std::net::SocketAddr>,
-    /// Bearer token every control-plane call must carry (or $INFRA_TOKEN, or the file).
-    #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    /// File holding the bearer token every control-plane call must carry (or $INFRA_TOKEN,
+    /// or `token` in the config file). Never on the command line, where `ps` shows it.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// This host's membership credential (`infra member add` writes it) [default:
+    /// `<data-dir>/membership.toml` when it exists]. With it the host admits only members of
+    /// its cluster.
+    #[arg(long)]
+    membership: Option<PathBuf>,
+    /// An operator public key (64 hex digits, or a file holding it) whose signatures this host
+    /// accepts, repeatable; the key that signed this host's membership is always trusted.
+    #[arg(long)]
+    trust: Vec<String>,
+    /// Admit only these peer ids (members still need their credential), repeatable.
+    #[arg(long)]
+    allow: Vec<infra_net::PeerId>,
+    /// UNSAFE: run without membership on a non-loopback address, so that any process that
+    /// reaches the port joins the cluster, gets tasks and data, and can swap plugins.
+    #[arg(long)]
+    open: bool,
     /// Largest plugin this host accepts from a swap or an upload, bytes (small boards).
     #[arg(long)]
     max_plugin_bytes: Option<usize>,
@@ -103,12 +121,19 @@ async fn main() -> anyhow::Result<()> {
         Some(t) => t.parse().map_err(anyhow::Error::msg)?,
         None => infra_net::Tier::Server,
     };
-    let token = args
-        .token
-        .or(file.token)
-        .context("no token: pass --token, set $INFRA_TOKEN or `token` in the config file")?;
-    if token.len() < 8 {
-        anyhow::bail!("the token must be at least 8 characters");
+    let token = match (&args.token_file, std::env::var("INFRA_TOKEN").ok(), file.token) {
+        (Some(path), _, _) => std::fs::read_to_string(path)
+            .with_context(|| format!("--token-file {}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, Some(t), _) => t,
+        (None, None, Some(t)) => t,
+        (None, None, None) => anyhow::bail!(
+            "no token: set $INFRA_TOKEN, pass --token-file FILE or set `token` in the config file"
+        ),
+    };
+    if token.len() < 16 {
+        anyhow::bail!("the token must be at least 16 characters");
     }
     let listen: Multiaddr = match (args.listen, &file.listen) {
         (Some(a), _) => a,
@@ -148,16 +173,36 @@ async fn main() -> anyhow::Result<()> {
         args.memory_mib.or(file.memory_mib).unwrap_or(4096),
         args.gpus.or(file.gpus).unwrap_or(0),
     );
+    let keypair = match &data_dir {
+        Some(d) => Some(infra_net::load_or_create_identity(&d.join("identity.key"))?),
+        None => None,
+    };
+    let membership = args.membership.or(file.membership).or_else(|| {
+        let default = data_dir.as_ref()?.join("membership.toml");
+        default.exists().then_some(default)
+    });
+    let mut trust = args.trust;
+    trust.extend(file.trust.unwrap_or_default());
+    let mut allow = args.allow;
+    for s in file.allow.unwrap_or_default() {
+        allow.push(s.parse().with_context(|| format!("config `allow` entry `{s}`"))?);
+    }
+    let gate = membership::gate(
+        membership.as_deref(),
+        keypair.as_ref(),
+        &trust,
+        allow,
+        &listen,
+        args.open || file.open.unwrap_or(false),
+    )?;
     let net_config = NetConfig {
         listen,
         bootstrap,
         heartbeat,
         mdns: !args.no_mdns && file.mdns.unwrap_or(true),
         tls: !args.no_tls && file.tls.unwrap_or(true),
-        keypair: match &data_dir {
-            Some(d) => Some(infra_net::load_or_create_identity(&d.join("identity.key"))?),
-            None => None,
-        },
+        keypair,
+        gate: gate.clone(),
     };
 
     let mut runtime = infra_runtime::Runtime::builder();
@@ -175,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
         NodeConfig {
             data_dir,
             peer_timeout: heartbeat * 5,
+            trust: gate.map(|g| g.trusted().clone()),
             max_plugin_bytes: args
                 .max_plugin_bytes
                 .or(file.max_plugin_bytes)

@@ -470,7 +470,7 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
     rt().block_on(async {
         let mut ctl = control(&c.url(0)).await;
         let p = ctl
-            .install_plugin(req(pb::InstallPluginRequest { wasm: bytes }))
+            .install_plugin(req(pb::InstallPluginRequest { wasm: bytes, ..Default::default() }))
             .await
             .unwrap()
             .into_inner();
@@ -478,6 +478,7 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
             .swap_plugin(req(pb::SwapPluginRequest {
                 kind: "scheduler".into(),
                 sha256: p.sha256.clone(),
+                order: String::new(),
             }))
             .await
             .unwrap_err();
@@ -505,6 +506,7 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
         let err = ctl
             .install_plugin(req(pb::InstallPluginRequest {
                 wasm: b"\0asm garbage".to_vec(),
+                ..Default::default()
             }))
             .await
             .unwrap_err();

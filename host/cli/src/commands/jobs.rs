@@ -58,8 +58,9 @@ async fn prepare(c: &mut Client, path: &Path) -> anyhow::Result<(String, Vec<u8>
             .map(|s| base.join(s))
         {
             let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+            let signature = super::plugin::signature_text(&file)?;
             let p = c
-                .install_plugin(pb::InstallPluginRequest { wasm })
+                .install_plugin(pb::InstallPluginRequest { wasm, signature })
                 .await
                 .map_err(status)
                 .with_context(|| format!("installing {}", file.display()))?
@@ -283,13 +284,27 @@ pub fn cancel(args: JobIdArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `infra plugin swap`.
-pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
+/// `infra plugin swap`: uploads the component with its signature (`FILE.wasm.sig`, if
+/// there is one) and orders the swap, signed with the operator key `key` when given.
+pub fn swap(
+    kind: String,
+    file: PathBuf,
+    key: Option<PathBuf>,
+    host: HostArgs,
+) -> anyhow::Result<()> {
     let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
     let local_sha = infra_runtime::sha256_hex(&wasm);
+    let signature = super::plugin::signature_text(&file)?;
+    let order = match &key {
+        Some(k) => {
+            let key = infra_trust::OperatorKey::load(k)?;
+            infra_trust::SwapOrder::issue(&key, &kind, &local_sha).to_toml()
+        }
+        None => String::new(),
+    };
     host.block_on(async |mut c| {
         let p = c
-            .install_plugin(pb::InstallPluginRequest { wasm })
+            .install_plugin(pb::InstallPluginRequest { wasm, signature })
             .await
             .map_err(status)
             .with_context(|| format!("installing {}", file.display()))?
@@ -308,6 +323,7 @@ pub fn swap(kind: String, file: PathBuf, host: HostArgs) -> anyhow::Result<()> {
             .swap_plugin(pb::SwapPluginRequest {
                 kind: kind.clone(),
                 sha256: p.sha256.clone(),
+                order,
             })
             .await
             .map_err(status)?

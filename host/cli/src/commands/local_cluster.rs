@@ -1,6 +1,10 @@
 //! `infra cluster`: N `infra-host` processes on 127.0.0.1, the others bootstrapped from the
 //! first (mDNS does not see loopback-only peers). Waits until every host has heard from every
 //! other, prints where their control planes are, and runs until interrupted.
+//!
+//! The cluster is closed like a real one: an operator key (`<dir>/operator.key`, made on the
+//! first run and kept) signs each host's membership, so only these hosts admit each other,
+//! and plugins and swaps need that key's signature.
 
 use anyhow::Context;
 use clap::Args;
@@ -10,6 +14,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// The name of the cluster `infra cluster` starts.
+const CLUSTER: &str = "local";
 
 /// How long the hosts get to find each other.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,6 +79,17 @@ impl ClusterArgs {
             Some(t) => t,
             None => random_token()?,
         };
+        let key_path = self.data_dir.join("operator.key");
+        let operator = if key_path.exists() {
+            infra_trust::OperatorKey::load(&key_path)?
+        } else {
+            let k = infra_trust::OperatorKey::generate()?;
+            k.save(&key_path)?;
+            k
+        };
+        for i in 0..self.peers {
+            super::key::admit(&operator, CLUSTER, &self.data_dir.join(format!("host-{i}")))?;
+        }
         let (tx, rx) = mpsc::channel::<(usize, serde_json::Value)>();
         let mut hosts = Hosts(Vec::new());
         let mut bootstrap: Option<String> = None;
@@ -164,12 +182,21 @@ impl ClusterArgs {
             t.add_row(vec![i.to_string(), peer.clone(), format!("http://{grpc}")]);
         }
         println!("{t}");
-        println!("{} hosts see each other. In another shell:", self.peers);
+        println!(
+            "{} hosts see each other in closed cluster `{CLUSTER}`; operator key {} (only plugins and swaps it signs are taken).",
+            self.peers,
+            key_path.display()
+        );
+        println!("In another shell:");
         println!(
             "  export INFRA_HOST=http://{} INFRA_TOKEN={token}",
             info[0].1
         );
         println!("  infra peers; infra submit examples/digits-cluster.toml --watch");
+        println!(
+            "  infra plugin sign FILE.wasm --key {0}; infra plugin swap --kind aggregator FILE.wasm --key {0}",
+            key_path.display()
+        );
         println!("Ctrl-C stops the cluster.");
         for c in &mut hosts.0 {
             let _ = c.wait();

@@ -3,6 +3,7 @@
 mod cluster;
 mod demo;
 mod jobs;
+mod key;
 mod local_cluster;
 mod plugin;
 mod train;
@@ -22,6 +23,12 @@ enum Command {
     /// Check, list and export plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Operator keys: the root of a closed cluster's trust.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Admit hosts into a closed cluster.
+    #[command(subcommand)]
+    Member(key::MemberCommand),
     /// Run the built-in plugins on a sample workload and print what they decided.
     Demo(demo::DemoArgs),
     /// Train a model on this machine with local workers (default: the digits job).
@@ -47,6 +54,8 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Plugin(c) => c.run(),
+            Command::Key(c) => c.run(),
+            Command::Member(c) => c.run(),
             Command::Demo(a) => a.run(),
             Command::Train(a) => a.run(),
             Command::Peers(a) => cluster::peers(a),

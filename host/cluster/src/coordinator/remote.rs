@@ -80,7 +80,7 @@ impl Workers for RemoteWorkers {
         let ids = tokio::task::spawn_blocking(move || {
             shards
                 .iter()
-                .map(|s| store.put(s.to_bytes()))
+                .map(|s| store.put_for(s.to_bytes(), &[]))
                 .collect::<Vec<_>>()
         })
         .await
@@ -110,7 +110,7 @@ impl Workers for RemoteWorkers {
             })?;
         let wire = encoded.len() as u64;
         let (inline, blob) = if encoded.len() > INLINE_MAX_BYTES {
-            (Bytes::new(), Some(self.c.store.put(encoded)))
+            (Bytes::new(), Some(self.c.store.put_for(encoded, &[])))
         } else {
             (encoded, None)
         };
@@ -281,6 +281,14 @@ async fn run_task(
         let t = crate::worker::train(&n.c.worker, peer, task, w).await?;
         let moved = t.result.fetched_bytes;
         return Ok((t.result, t.params.into(), moved));
+    }
+    // The blobs the task names are served to this peer (and to no other peer that was not
+    // given a task naming them).
+    for blob in [Some(&task.spec), Some(&task.shard), task.global.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        n.c.store.grant(blob, peer);
     }
     let body = weights.inline.clone(); // shared by every task of the round, not copied
     let sent = body.len() as u64;

@@ -129,7 +129,7 @@ pub(crate) async fn serve(node: Holder, mut incoming: IncomingStreams) {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            if let Err(e) = serve_one(&node, stream).await {
+            if let Err(e) = serve_one(&node, peer, stream).await {
                 tracing::debug!(%peer, "blob stream: {e}");
             }
             drop(slot);
@@ -168,11 +168,14 @@ impl Drop for PeerSlot {
     }
 }
 
-async fn serve_one(node: &Holder, mut s: Stream) -> io::Result<()> {
+async fn serve_one(node: &Holder, peer: PeerId, mut s: Stream) -> io::Result<()> {
     let (blob, chunks) = timeout(REQUEST_TIMEOUT, read_request(&mut s))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no blob request in time"))??;
     let store = &node.store;
+    if store.has(&blob) && !store.readable_by(&blob, &peer) {
+        return refuse(s, crate::blobs::not_for(&blob, &peer)).await;
+    }
     let (Some(bytes), Some(m)) = (store.get(&blob), store.manifest(&blob)) else {
         return refuse(s, format!("blob {blob} is not held here")).await;
     };

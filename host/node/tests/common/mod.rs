@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub const TOKEN: &str = "test-token-0123";
+pub const TOKEN: &str = "test-token-0123456789";
 
 pub type Lines = mpsc::Receiver<(usize, serde_json::Value)>;
 
@@ -73,9 +73,8 @@ impl Cluster {
             "200",
             "--grpc",
             "127.0.0.1:0",
-            "--token",
-            TOKEN,
         ]);
+        cmd.env("INFRA_TOKEN", TOKEN);
         cmd.args(&extra);
         if let Some(b) = bootstrap {
             cmd.args(["--bootstrap", b]);
