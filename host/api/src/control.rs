@@ -308,7 +308,11 @@ impl pb::control_server::Control for ControlService {
         let kind: PluginKind = req.kind.parse().map_err(Status::invalid_argument)?;
         let out = self
             .node
-            .swap_plugin(kind, &req.sha256, Some(req.order.as_str()).filter(|o| !o.is_empty()))
+            .swap_plugin(
+                kind,
+                &req.sha256,
+                Some(req.order.as_str()).filter(|o| !o.is_empty()),
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(pb::SwapPluginResponse {

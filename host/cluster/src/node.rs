@@ -287,8 +287,7 @@ impl ClusterNode {
                     sha256,
                     order,
                 } => {
-                    self.commit_plugin(&kind, &sha256, order.as_deref())
-                        .await?;
+                    self.commit_plugin(&kind, &sha256, order.as_deref()).await?;
                     Ok((Response::Ok, Bytes::new()))
                 }
             }
@@ -533,6 +532,9 @@ impl ClusterNode {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod roles;
 
 #[cfg(test)]
 mod tests {

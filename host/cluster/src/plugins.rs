@@ -94,12 +94,14 @@ impl ClusterPlugins {
                     let sig_path = PluginSignature::path_for(&path);
                     let sig = sig_path.exists().then(|| PluginSignature::load(&sig_path));
                     let loaded = match sig.transpose() {
-                        Ok(sig) => me.runtime.load(&bytes).map_err(ClusterError::from).and_then(
-                            |p| {
+                        Ok(sig) => me
+                            .runtime
+                            .load(&bytes)
+                            .map_err(ClusterError::from)
+                            .and_then(|p| {
                                 me.admit(p.meta(), sig.as_ref())?;
                                 Ok((p, sig))
-                            },
-                        ),
+                            }),
                         Err(e) => Err(ClusterError::Refused(e.to_string())),
                     };
                     match loaded {

@@ -13,13 +13,14 @@ fn status() -> NodeStatus {
 pub(crate) async fn network(
     boot: Option<&Multiaddr>,
 ) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
-    member_network(boot, None).await
+    member_network(boot, None, status()).await
 }
 
 /// As [`network`], admitted into cluster `test` by `operator` when given (closed).
 async fn member_network(
     boot: Option<&Multiaddr>,
     operator: Option<&infra_trust::OperatorKey>,
+    offered: NodeStatus,
 ) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
     let keypair = infra_net::Keypair::generate_ed25519();
     let gate = operator.map(|op| infra_net::Gate::issue(op, "test", &keypair).expect("gate"));
@@ -33,7 +34,7 @@ async fn member_network(
             keypair: Some(keypair),
             gate,
         },
-        status(),
+        offered,
     )
     .expect("network");
     loop {
@@ -53,16 +54,36 @@ pub(crate) async fn two_nodes() -> (ClusterNode, ClusterNode) {
 /// `n` nodes over real libp2p on 127.0.0.1, joined through the first; returns once every
 /// other node has the first's status.
 pub(crate) async fn joined_nodes(n: usize) -> Vec<ClusterNode> {
-    joined(n, None).await
+    joined(n, None, |_| status()).await
 }
 
 /// As [`joined_nodes`], closed: members of one cluster admitted by `operator`, trusting it
 /// for plugins and swaps.
-pub(crate) async fn closed_nodes(n: usize, operator: &infra_trust::OperatorKey) -> Vec<ClusterNode> {
-    joined(n, Some(operator)).await
+/// Node `i` offers `status_of(i)`.
+pub(crate) async fn closed_nodes(
+    n: usize,
+    operator: &infra_trust::OperatorKey,
+    status_of: impl Fn(usize) -> NodeStatus,
+) -> Vec<ClusterNode> {
+    joined(n, Some(operator), status_of).await
 }
 
-async fn joined(n: usize, operator: Option<&infra_trust::OperatorKey>) -> Vec<ClusterNode> {
+/// A status offering `memory_mib`, less than a task needs when small.
+pub(crate) fn offering(memory_mib: u64) -> NodeStatus {
+    NodeStatus::offering(
+        infra_net::Tier::Server,
+        BTreeMap::new(),
+        1000,
+        memory_mib,
+        0,
+    )
+}
+
+async fn joined(
+    n: usize,
+    operator: Option<&infra_trust::OperatorKey>,
+    status_of: impl Fn(usize) -> NodeStatus,
+) -> Vec<ClusterNode> {
     let runtime = infra_runtime::Runtime::builder()
         .no_disk_cache()
         .build()
@@ -71,12 +92,12 @@ async fn joined(n: usize, operator: Option<&infra_trust::OperatorKey>) -> Vec<Cl
     let mut boot = None;
     let mut nodes = Vec::new();
     for i in 0..n {
-        let (client, events, addr) = member_network(boot.as_ref(), operator).await;
+        let (client, events, addr) = member_network(boot.as_ref(), operator, status_of(i)).await;
         boot.get_or_insert(addr);
         let first = nodes.first().map(ClusterNode::peer_id);
         let node = ClusterNode::new(
             client,
-            status(),
+            status_of(i),
             runtime.clone(),
             NodeConfig {
                 data_dir: None,

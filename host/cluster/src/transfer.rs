@@ -149,6 +149,7 @@ mod tests {
 
         // Asked for y, the peer answers with x's manifest.
         a.store().put_verified(id_y.clone(), x.clone(), m_x.clone());
+        a.store().grant(&id_y, b.peer_id());
         let e = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_y)
             .await
             .unwrap_err()
@@ -159,6 +160,7 @@ mod tests {
         // y's true manifest, but x's bytes behind it: every chunk fails its checksum.
         a.store().remove(&id_y);
         a.store().put_verified(id_y.clone(), x.clone(), m_y);
+        a.store().grant(&id_y, b.peer_id());
         let e = fetch(b.net(), b.store(), b.links(), a.peer_id(), &id_y)
             .await
             .unwrap_err()

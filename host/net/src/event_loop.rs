@@ -205,7 +205,7 @@ impl Network {
                 operators = g.trusted().keys().len(),
                 "closed: only members of the cluster are admitted"
             ),
-            None => tracing::warn!("open: any process that reaches this node's port may join"),
+            None => tracing::info!("open: any process that reaches this node's port may join"),
         }
         if config.tls {
             tracing::info!(

@@ -121,7 +121,11 @@ async fn main() -> anyhow::Result<()> {
         Some(t) => t.parse().map_err(anyhow::Error::msg)?,
         None => infra_net::Tier::Server,
     };
-    let token = match (&args.token_file, std::env::var("INFRA_TOKEN").ok(), file.token) {
+    let token = match (
+        &args.token_file,
+        std::env::var("INFRA_TOKEN").ok(),
+        file.token,
+    ) {
         (Some(path), _, _) => std::fs::read_to_string(path)
             .with_context(|| format!("--token-file {}", path.display()))?
             .trim()
@@ -185,7 +189,10 @@ async fn main() -> anyhow::Result<()> {
     trust.extend(file.trust.unwrap_or_default());
     let mut allow = args.allow;
     for s in file.allow.unwrap_or_default() {
-        allow.push(s.parse().with_context(|| format!("config `allow` entry `{s}`"))?);
+        allow.push(
+            s.parse()
+                .with_context(|| format!("config `allow` entry `{s}`"))?,
+        );
     }
     let gate = membership::gate(
         membership.as_deref(),

@@ -26,13 +26,22 @@ pub fn gate(
                  (unsafe)"
             );
         }
+        if open && !is_loopback(listen) {
+            tracing::warn!(
+                "--open on {listen}: any process that reaches this port joins the cluster, gets \
+                 its tasks and data, and can swap its plugins"
+            );
+        }
         if !trust.is_empty() || !allow.is_empty() {
             bail!("--trust and --allow need a membership credential (--membership)");
         }
         return Ok(None);
     };
     if open {
-        bail!("--open and a membership credential ({}) contradict each other", path.display());
+        bail!(
+            "--open and a membership credential ({}) contradict each other",
+            path.display()
+        );
     }
     let Some(keypair) = keypair else {
         bail!(
@@ -45,7 +54,11 @@ pub fn gate(
         .iter()
         .map(|t| PublicKey::from_arg(t).with_context(|| format!("--trust {t}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let gate = Gate::new(&own, Trusted::new(keys), (!allow.is_empty()).then(|| allow.into_iter().collect::<HashSet<_>>()));
+    let gate = Gate::new(
+        &own,
+        Trusted::new(keys),
+        (!allow.is_empty()).then(|| allow.into_iter().collect::<HashSet<_>>()),
+    );
     own.check(gate.trusted(), &own.cluster, &me)
         .with_context(|| format!("{}: this host is {me}", path.display()))?;
     Ok(Some(gate))

@@ -6,22 +6,10 @@
 
 mod common;
 
-use common::{control, job_spec, req, rt, Cluster, TOKEN};
+use common::{control, fresh_copy, infra_cli, job_spec, req, rt, Cluster, TOKEN};
 use infra_api::pb;
 use pb::EventKind;
-use std::path::PathBuf;
 use std::process::Command;
-
-/// The `infra` CLI, built beside `infra-host` by the workspace test command.
-fn infra_cli() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_BIN_EXE_infra-host")).with_file_name("infra");
-    assert!(
-        p.exists(),
-        "{} is missing: run the workspace tests (`cargo xtask test`)",
-        p.display()
-    );
-    p
-}
 
 /// One task per host per wave, so a three-shard round spreads over the three hosts.
 fn one_core(data: Option<&tempfile::TempDir>, i: usize) -> Vec<String> {
@@ -85,17 +73,6 @@ async fn watch(url: &str, id: &str, mut on: impl FnMut(&pb::JobEvent)) -> Vec<pb
         all.push(ev);
     }
     all
-}
-
-/// A built-in plus a custom section: a valid component that no host has yet (its sha256 is
-/// no built-in's).
-fn fresh_copy(builtin: &str) -> Vec<u8> {
-    let mut bytes = infra_builtins::find(builtin).unwrap().bytes.to_vec();
-    let name = b"infra-test";
-    bytes.extend([0u8, (1 + name.len() + 4) as u8, name.len() as u8]);
-    bytes.extend(name);
-    bytes.extend(b"copy");
-    bytes
 }
 
 fn rounds(evs: &[pb::JobEvent]) -> Vec<&pb::JobEvent> {
@@ -470,7 +447,10 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
     rt().block_on(async {
         let mut ctl = control(&c.url(0)).await;
         let p = ctl
-            .install_plugin(req(pb::InstallPluginRequest { wasm: bytes, ..Default::default() }))
+            .install_plugin(req(pb::InstallPluginRequest {
+                wasm: bytes,
+                ..Default::default()
+            }))
             .await
             .unwrap()
             .into_inner();

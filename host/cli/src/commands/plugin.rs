@@ -109,7 +109,10 @@ fn check(file: PathBuf) -> anyhow::Result<()> {
             Err(e) => format!("INVALID ({}): {e}", sig_path.display()),
         }
     } else {
-        format!("no (no {}); a closed cluster refuses it", sig_path.display())
+        format!(
+            "no (no {}); a closed cluster refuses it",
+            sig_path.display()
+        )
     };
     println!("signed:   {signed}");
     Ok(())

@@ -163,6 +163,42 @@ impl Cluster {
     }
 }
 
+/// A built-in plus a custom section: a valid component that no host has yet (its sha256 is
+/// no built-in's).
+pub fn fresh_copy(builtin: &str) -> Vec<u8> {
+    let mut bytes = infra_builtins::find(builtin).unwrap().bytes.to_vec();
+    let name = b"infra-test";
+    bytes.extend([0u8, (1 + name.len() + 4) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.extend(b"copy");
+    bytes
+}
+
+/// The `infra` CLI, built beside `infra-host` by the workspace test command.
+pub fn infra_cli() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_infra-host")).with_file_name("infra");
+    assert!(
+        p.exists(),
+        "{} is missing: run the workspace tests (`cargo xtask test`)",
+        p.display()
+    );
+    p
+}
+
+/// Runs the `infra` CLI with `args`; returns (success, stdout, stderr).
+pub fn infra(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(infra_cli())
+        .args(args)
+        .env("INFRA_TOKEN", TOKEN)
+        .output()
+        .expect("run infra");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A request carrying `authorization: <auth>`.
 pub fn authed<T>(msg: T, auth: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
