@@ -26,15 +26,29 @@ fn status(cpu_millis: u32) -> NodeStatus {
     )
 }
 
-fn config(bootstrap: Option<&Multiaddr>, heartbeat: Duration, tls: bool) -> NetConfig {
+/// The operator key of the benchmark's closed clusters.
+fn operator() -> &'static infra_trust::OperatorKey {
+    static KEY: std::sync::OnceLock<infra_trust::OperatorKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| infra_trust::OperatorKey::generate().expect("operator key"))
+}
+
+/// A node's network: `closed`, it is a member of cluster `bench` and admits only members.
+fn config(
+    bootstrap: Option<&Multiaddr>,
+    heartbeat: Duration,
+    tls: bool,
+    closed: bool,
+) -> NetConfig {
+    let keypair = infra_net::Keypair::generate_ed25519();
+    let gate = closed.then(|| infra_net::Gate::issue(operator(), "bench", &keypair).expect("gate"));
     NetConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().expect("valid"),
         bootstrap: bootstrap.into_iter().cloned().collect(),
         heartbeat,
         mdns: false,
         tls,
-        keypair: None,
-        gate: None,
+        keypair: Some(keypair),
+        gate,
     }
 }
 
@@ -50,10 +64,11 @@ async fn start_network(
     boot: Option<&Multiaddr>,
     heartbeat: Duration,
     tls: bool,
+    closed: bool,
     cpu_millis: u32,
 ) -> (Client, tokio::sync::mpsc::Receiver<NetEvent>, Multiaddr) {
     let (client, mut events) =
-        Network::start(config(boot, heartbeat, tls), status(cpu_millis)).expect("network");
+        Network::start(config(boot, heartbeat, tls, closed), status(cpu_millis)).expect("network");
     loop {
         if let Some(NetEvent::Listening(a)) = events.recv().await {
             return (client, events, a);
@@ -66,6 +81,7 @@ async fn nodes(
     n: usize,
     heartbeat: Duration,
     tls: bool,
+    closed: bool,
     cpu: impl Fn(usize) -> u32,
 ) -> Vec<ClusterNode> {
     let runtime = infra_runtime::Runtime::builder()
@@ -76,7 +92,8 @@ async fn nodes(
     let mut boot = None;
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
     for i in 0..n {
-        let (client, events, addr) = start_network(boot.as_ref(), heartbeat, tls, cpu(i)).await;
+        let (client, events, addr) =
+            start_network(boot.as_ref(), heartbeat, tls, closed, cpu(i)).await;
         if i == 0 {
             boot = Some(addr);
         }
@@ -85,7 +102,7 @@ async fn nodes(
             status(cpu(i)),
             runtime.clone(),
             NodeConfig {
-                trust: None,
+                trust: closed.then(|| infra_trust::Trusted::new([operator().public()])),
                 data_dir: None,
                 peer_timeout: heartbeat * 5,
                 max_plugin_bytes: infra_cluster::plugins::MAX_PLUGIN_BYTES,
@@ -117,7 +134,7 @@ async fn stop(nodes: Vec<ClusterNode>) {
 
 async fn discovery(n: usize, heartbeat: Duration) -> Duration {
     let t = Instant::now();
-    let ns = nodes(n, heartbeat, tls_unless_noise_asked(), |_| 1000).await;
+    let ns = nodes(n, heartbeat, tls_unless_noise_asked(), false, |_| 1000).await;
     let took = t.elapsed();
     stop(ns).await;
     took
@@ -130,7 +147,7 @@ async fn transfer_row(tls: bool, reps: usize) -> Row {
         true => format!("TLS 1.3 {}", infra_net::secure::preferred_cipher()),
         false => "noise".to_string(),
     };
-    let (p2p, tcp) = transfer(size, reps, tls).await;
+    let (p2p, tcp) = transfer(size, reps, tls, false).await;
     let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
     Row {
         what: format!(
@@ -144,8 +161,8 @@ async fn transfer_row(tls: bool, reps: usize) -> Row {
     }
 }
 
-async fn transfer(size: usize, reps: usize, tls: bool) -> (Duration, Duration) {
-    let ns = nodes(2, Duration::from_millis(200), tls, |_| 1000).await;
+async fn transfer(size: usize, reps: usize, tls: bool, closed: bool) -> (Duration, Duration) {
+    let ns = nodes(2, Duration::from_millis(200), tls, closed, |_| 1000).await;
     let (mut p2p, mut tcp) = (Vec::new(), Vec::new());
     for r in 0..reps {
         let bytes: Vec<u8> = (0..size)
@@ -203,7 +220,7 @@ plugin = "fedavg"
 /// Median overhead share, round time and bytes of rounds 2.. (round 1 includes compiling
 /// plugins and fetching shards once); the median, because on a shared VM one stalled round
 /// would otherwise decide the figure.
-async fn round_overhead(epochs: usize, compression: &str) -> Rounds {
+async fn round_overhead(epochs: usize, compression: &str, closed: bool) -> Rounds {
     // A coordinator that offers no CPU (so it only coordinates) and two workers with one core
     // each: on this 2-core machine the two tasks of a round then train side by side without
     // sharing a core, and compute is not inflated by contention.
@@ -211,6 +228,7 @@ async fn round_overhead(epochs: usize, compression: &str) -> Rounds {
         3,
         Duration::from_millis(200),
         tls_unless_noise_asked(),
+        closed,
         |i| {
             if i == 0 {
                 0
@@ -369,10 +387,13 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
                 target: "-".into(),
             });
         }
+        if part("membership") {
+            rows.extend(membership(quick).await);
+        }
         let rounds = if part("rounds") { round_workloads() } else { Vec::new() };
         for (epochs, compression) in rounds {
             let compression = compression.as_str();
-            let r = round_overhead(epochs, compression).await;
+            let r = round_overhead(epochs, compression, false).await;
             // The same bytes per round over plain TCP, measured right after the job; as a
             // share, against a round of the job's compute plus that transfer alone.
             let floor = {
@@ -409,10 +430,10 @@ pub fn run(quick: bool, part: impl Fn(&str) -> bool) -> Vec<Row> {
 async fn libp2p_round(each: usize, reps: usize) -> Duration {
     let tls = tls_unless_noise_asked();
     let heartbeat = Duration::from_millis(200);
-    let (coordinator, mut events, addr) = start_network(None, heartbeat, tls, 0).await;
+    let (coordinator, mut events, addr) = start_network(None, heartbeat, tls, false, 0).await;
     let mut workers = Vec::new();
     for _ in 0..2 {
-        let (w, mut requests, _) = start_network(Some(&addr), heartbeat, tls, 1000).await;
+        let (w, mut requests, _) = start_network(Some(&addr), heartbeat, tls, false, 1000).await;
         let answer = w.clone();
         tokio::spawn(async move {
             while let Some(ev) = requests.recv().await {
@@ -457,4 +478,57 @@ async fn libp2p_round(each: usize, reps: usize) -> Duration {
     }
     times.sort();
     times[times.len() / 2]
+}
+
+/// What membership costs: the 100 MB transfer and the 1-epoch f32 round, each in a closed
+/// cluster (credentials checked at every connection) and an open one, alternating in one
+/// run so that the VM's drift falls on both alike.
+async fn membership(quick: bool) -> Vec<Row> {
+    let size = 100 * 1000 * 1000;
+    let reps = if quick { 2 } else { 5 };
+    let (mut open, mut closed) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        open.push(transfer(size, 1, true, false).await.0);
+        closed.push(transfer(size, 1, true, true).await.0);
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (open, closed) = (median(&mut open), median(&mut closed));
+    let gbps = |d: Duration| size as f64 / d.as_secs_f64() / 1e9;
+    let mut rows = vec![Row {
+        what: "100 MB blob, closed cluster (membership credential checked at connect) against open, TLS 1.3, alternating in one run".into(),
+        wasm: format!("closed {:.2} GB/s ({:.0} ms)", gbps(closed), closed.as_secs_f64() * 1e3),
+        native: format!("open {:.2} GB/s ({:.0} ms)", gbps(open), open.as_secs_f64() * 1e3),
+        ratio: format!("{:.2}x open's time", closed.as_secs_f64() / open.as_secs_f64()),
+        target: "<= 1.10x".into(),
+    }];
+    let (mut open, mut closed) = (Vec::new(), Vec::new());
+    for _ in 0..if quick { 1 } else { 2 } {
+        open.push(round_overhead(1, "none", false).await);
+        closed.push(round_overhead(1, "none", true).await);
+    }
+    let spent = |r: &Rounds| r.seconds - r.compute;
+    let mid = |v: &mut Vec<Rounds>| {
+        v.sort_by(|a, b| spent(a).total_cmp(&spent(b)));
+        v.remove(v.len() / 2)
+    };
+    let (open, closed) = (mid(&mut open), mid(&mut closed));
+    rows.push(Row {
+        what: "round of the 1.05M-param MLP (1 local epoch, f32, coordinator + 2 workers), closed cluster against open, alternating in one run".into(),
+        wasm: format!(
+            "closed {:.0} ms round, {:.1} ms overhead",
+            closed.seconds * 1e3,
+            spent(&closed) * 1e3
+        ),
+        native: format!(
+            "open {:.0} ms round, {:.1} ms overhead",
+            open.seconds * 1e3,
+            spent(&open) * 1e3
+        ),
+        ratio: format!("{:.2}x open's round time", closed.seconds / open.seconds),
+        target: "<= 1.10x".into(),
+    });
+    rows
 }

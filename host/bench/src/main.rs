@@ -80,7 +80,7 @@ fn main() {
         .build()
         .expect("runtime");
     // `--only aggregation|scheduling|overhead|training|cluster` runs one group;
-    // `--only discovery|transfer|rounds` one part of the cluster group.
+    // `--only discovery|transfer|rounds|membership` one part of the cluster group.
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |g: &str| only.as_deref().is_none_or(|o| o == g);
     let mut rows = Vec::new();
@@ -100,7 +100,7 @@ fn main() {
         rows.extend(scale::run());
     }
     let cluster_part = |p: &str| wanted("cluster") || wanted(p);
-    if ["discovery", "transfer", "rounds"]
+    if ["discovery", "transfer", "rounds", "membership"]
         .iter()
         .any(|p| cluster_part(p))
     {
