@@ -1,19 +1,24 @@
 //! The gRPC control plane of an infra host: the `infra.v2.Control` service, the standard
 //! health service and reflection (so `grpcurl` can list and call it), all behind a bearer
-//! token.
+//! token, over TLS whenever it listens beyond loopback.
 //!
 //! Layout:
 //! - [`pb`]: code generated from `proto/infra/v2/infra.proto` (protox + tonic-prost-build);
-//! - `auth.rs`: the token check, applied to every service;
+//! - `auth.rs`: the token check, applied to every service, with failed attempts limited per
+//!   client address;
+//! - [`tls`]: the certificate the control plane serves with (given, or self-signed in the
+//!   data folder);
 //! - `control.rs`: the service implementation over the node's cluster layer (peers, jobs,
 //!   plugins);
 //! - [`serve`]: binds, serves, and stops on a shutdown future.
 
 mod auth;
 mod control;
+pub mod tls;
 
-pub use auth::{bearer, AuthError};
+pub use auth::{bearer, AuthError, MAX_FAILED_AUTH};
 pub use control::ControlService;
+pub use tls::GrpcTls;
 
 /// Generated protobuf and gRPC code of `infra.v2`.
 pub mod pb {
@@ -29,12 +34,14 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 use std::future::Future;
 use std::net::SocketAddr;
 
-/// Serves the control plane on an already-bound listener until `shutdown` resolves. Every
-/// call (control, health, reflection) must carry `authorization: Bearer <token>`.
+/// Serves the control plane on an already-bound listener until `shutdown` resolves, over
+/// TLS when `tls` is given. Every call (control, health, reflection) must carry
+/// `authorization: Bearer <token>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control: ControlService,
     token: String,
+    tls: Option<GrpcTls>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let check = auth::Check::new(token);
@@ -47,7 +54,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the embedded descriptor sets are valid");
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        server = server.tls_config(tls.server_config())?;
+    }
+    server
         .layer(tonic::service::InterceptorLayer::new(check))
         .add_service(
             pb::control_server::ControlServer::new(control)

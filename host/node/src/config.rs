@@ -7,7 +7,10 @@
 //! tier = "edge"                     # server | edge
 //! labels = { site = "lab", board = "jetson" }
 //! data-dir = "/var/lib/infra"       # jobs, checkpoints, installed plugins, compiled code
-//! grpc = "127.0.0.1:7070"
+//! grpc = "127.0.0.1:7070"          # beyond loopback: TLS only (a self-signed certificate in
+//!                                   # data-dir unless grpc-cert and grpc-key are given)
+//! grpc-cert = "/etc/infra/grpc.crt"
+//! grpc-key = "/etc/infra/grpc.key"
 //! token = "change-me-please-long"   # or $INFRA_TOKEN, or --token-file
 //! membership = "/var/lib/infra/membership.toml"   # default: <data-dir>/membership.toml
 //! trust = ["<operator public key, 64 hex digits>"]
@@ -36,6 +39,8 @@ pub struct FileConfig {
     pub labels: Option<BTreeMap<String, String>>,
     pub data_dir: Option<PathBuf>,
     pub grpc: Option<String>,
+    pub grpc_cert: Option<PathBuf>,
+    pub grpc_key: Option<PathBuf>,
     pub token: Option<String>,
     pub cpu_millis: Option<u32>,
     pub memory_mib: Option<u64>,

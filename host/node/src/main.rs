@@ -62,6 +62,13 @@ struct Args {
     /// Address of the gRPC control plane (port 0 picks a free one) [default: 127.0.0.1:7070].
     #[arg(long)]
     grpc: Option<std::net::SocketAddr>,
+    /// PEM certificate the control plane serves TLS with (with --grpc-key). Beyond loopback
+    /// without one, a self-signed one is made in the data folder (`grpc.crt`, `grpc.key`).
+    #[arg(long)]
+    grpc_cert: Option<PathBuf>,
+    /// PEM private key of --grpc-cert.
+    #[arg(long)]
+    grpc_key: Option<PathBuf>,
     /// File holding the bearer token every control-plane call must carry (or $INFRA_TOKEN,
     /// or `token` in the config file). Never on the command line, where `ps` shows it.
     #[arg(long)]
@@ -218,6 +225,12 @@ async fn main() -> anyhow::Result<()> {
         runtime = runtime.cache_dir(d.join("compiled"));
     }
     let runtime = runtime.build()?;
+    let grpc_tls = control_tls(
+        grpc,
+        args.grpc_cert.or(file.grpc_cert),
+        args.grpc_key.or(file.grpc_key),
+        data_dir.as_deref(),
+    )?;
     let (client, events) = Network::start(net_config, status.clone())?;
     say(serde_json::json!({ "event": "started", "peer": client.peer_id().to_string() }));
     let node = ClusterNode::new(
@@ -235,13 +248,18 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     let (listener, grpc_addr) = infra_api::bind(grpc).await?;
-    say(serde_json::json!({ "event": "grpc", "addr": grpc_addr.to_string() }));
+    say(serde_json::json!({
+        "event": "grpc",
+        "addr": grpc_addr.to_string(),
+        "tls": grpc_tls.is_some(),
+        "cert": grpc_tls.as_ref().map(|t| t.cert_path.display().to_string()),
+    }));
     let control = infra_api::ControlService::new(node.clone());
     tokio::spawn(async move {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        if let Err(e) = infra_api::serve(listener, control, token, shutdown).await {
+        if let Err(e) = infra_api::serve(listener, control, token, grpc_tls, shutdown).await {
             eprintln!("infra-host: control plane stopped: {e}");
         }
     });
@@ -261,4 +279,37 @@ async fn main() -> anyhow::Result<()> {
     })
     .await;
     Ok(())
+}
+
+/// The control plane's TLS: the operator's certificate, or beyond loopback a self-signed one
+/// kept in the data folder; a control plane beyond loopback never serves in clear.
+fn control_tls(
+    grpc: std::net::SocketAddr,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<Option<infra_api::GrpcTls>> {
+    match (cert, key) {
+        (Some(c), Some(k)) => Ok(Some(infra_api::GrpcTls::load(&c, &k)?)),
+        (None, None) if grpc.ip().is_loopback() => Ok(None),
+        (None, None) => {
+            let Some(dir) = data_dir else {
+                anyhow::bail!(
+                    "the control plane would listen on {grpc} in clear, and the token would \
+                     cross the network unencrypted: give it a certificate (--grpc-cert, \
+                     --grpc-key), a --data-dir to keep a self-signed one in, or listen on \
+                     127.0.0.1"
+                );
+            };
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            if !grpc.ip().is_unspecified() {
+                names.push(grpc.ip().to_string());
+            }
+            if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+                names.extend(Some(h.trim().to_string()).filter(|h| !h.is_empty()));
+            }
+            Ok(Some(infra_api::GrpcTls::self_signed_in(dir, names)?))
+        }
+        _ => anyhow::bail!("--grpc-cert and --grpc-key go together"),
+    }
 }

@@ -336,3 +336,104 @@ fn plugins_and_swaps_need_an_operator_signature_on_every_host() {
         e.message()
     );
 }
+
+#[test]
+fn the_control_plane_beyond_loopback_serves_only_tls_and_limits_failed_logins() {
+    use std::io::BufRead;
+    let start = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_infra-host"))
+            .args([
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--no-mdns",
+                "--grpc",
+                "0.0.0.0:0",
+            ])
+            .args(extra)
+            .env("INFRA_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // No certificate and nowhere to keep one: it does not start.
+    let out = start(&[]).wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("in clear"), "{err}");
+
+    // With a data folder it makes a self-signed certificate and serves TLS.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut host = start(&["--data-dir", tmp.path().to_str().unwrap()]);
+    let mut lines = std::io::BufReader::new(host.stdout.take().unwrap()).lines();
+    let grpc = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .find(|v| v["event"] == "grpc")
+        .unwrap();
+    // The host keeps printing events; a closed pipe would stop it.
+    std::thread::spawn(move || lines.for_each(drop));
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _host = Kill(host);
+    assert_eq!(grpc["tls"], true, "{grpc}");
+    let cert = grpc["cert"].as_str().unwrap().to_string();
+    let port = grpc["addr"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let https = format!("https://127.0.0.1:{port}");
+    let (ok, out, err) = infra(&["peers", "--host", &https, "--ca", &cert]);
+    assert!(ok && out.contains("sees 0 peer(s)"), "{out}{err}");
+    // Plain text to it gets nowhere; the CLI sends no token in clear beyond loopback.
+    let (ok, _, _) = infra(&["peers", "--host", &format!("http://127.0.0.1:{port}")]);
+    assert!(!ok);
+    let (ok, _, err) = infra(&["peers", "--host", "http://192.0.2.1:7070"]);
+    assert!(
+        !ok && err.contains("refusing to send the token in clear"),
+        "{err}"
+    );
+
+    // Failed logins from one address are limited: after the allowance, even a right token
+    // from that address waits out the window.
+    rt().block_on(async {
+        let pem = std::fs::read_to_string(&cert).unwrap();
+        let ch = tonic::transport::Channel::from_shared(https.clone())
+            .unwrap()
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            )
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut ctl = infra_api::pb::control_client::ControlClient::new(ch);
+        let call = |auth: String| {
+            let mut ctl = ctl.clone();
+            async move {
+                ctl.list_peers(common::authed(pb::ListPeersRequest {}, &auth))
+                    .await
+                    .map(|_| ())
+            }
+        };
+        call(infra_api::bearer(TOKEN)).await.unwrap();
+        for _ in 0..infra_api::MAX_FAILED_AUTH {
+            let e = call(infra_api::bearer("not-the-token")).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        }
+        let e = call(infra_api::bearer("not-the-token")).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        let e = call(infra_api::bearer(TOKEN)).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        let _ = &mut ctl;
+    });
+}

@@ -17,6 +17,9 @@ pub struct HostArgs {
     /// Bearer token of that host.
     #[arg(long, env = "INFRA_TOKEN", hide_env_values = true)]
     pub(crate) token: String,
+    /// The host's certificate (PEM, e.g. its `grpc.crt`) for an `https://` URL.
+    #[arg(long, env = "INFRA_CA")]
+    pub(crate) ca: Option<std::path::PathBuf>,
 }
 
 pub(crate) type Client = pb::control_client::ControlClient<
@@ -27,6 +30,40 @@ pub(crate) type Client = pb::control_client::ControlClient<
 >;
 
 impl HostArgs {
+    /// The host's endpoint: `https://` with the host's certificate, or `http://` to a
+    /// loopback address only (the token is never sent in clear over a network).
+    fn endpoint(&self) -> anyhow::Result<tonic::transport::Endpoint> {
+        let uri: tonic::transport::Uri = self.host.parse().context("--host")?;
+        let ep = tonic::transport::Channel::from_shared(self.host.clone())?;
+        match uri.scheme_str() {
+            Some("https") => {
+                let ca = self.ca.as_ref().context(
+                    "an https:// host needs its certificate: --ca FILE (the host's grpc.crt) or $INFRA_CA",
+                )?;
+                let pem = std::fs::read_to_string(ca)
+                    .with_context(|| format!("--ca {}", ca.display()))?;
+                Ok(ep.tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+                )?)
+            }
+            Some("http") => {
+                let host = uri.host().unwrap_or_default();
+                let local = host == "localhost"
+                    || host
+                        .trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback());
+                anyhow::ensure!(
+                    local,
+                    "refusing to send the token in clear to {host}: use https:// (with --ca)"
+                );
+                Ok(ep)
+            }
+            _ => anyhow::bail!("--host {}: expected http:// or https://", self.host),
+        }
+    }
+
     pub(crate) fn block_on<T>(
         &self,
         f: impl AsyncFnOnce(Client) -> anyhow::Result<T>,
@@ -35,7 +72,8 @@ impl HostArgs {
             .enable_all()
             .build()?;
         rt.block_on(async {
-            let channel = tonic::transport::Channel::from_shared(self.host.clone())?
+            let channel = self
+                .endpoint()?
                 .connect()
                 .await
                 .with_context(|| format!("cannot reach {}", self.host))?;
