@@ -49,6 +49,7 @@ fn config(
         tls,
         keypair: Some(keypair),
         gate,
+        max_connections: infra_net::MAX_CONNECTIONS,
     }
 }
 

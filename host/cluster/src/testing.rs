@@ -33,6 +33,7 @@ async fn member_network(
             tls: true,
             keypair: Some(keypair),
             gate,
+            max_connections: infra_net::MAX_CONNECTIONS,
         },
         offered,
     )

@@ -14,7 +14,7 @@ pub const STATUS_TOPIC: &str = "infra/status/1";
 
 /// Connections this node keeps with one peer at most (a simultaneous dial makes two).
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
-/// Established connections this node keeps in all.
+/// Established connections a node keeps in all, unless configured otherwise.
 pub const MAX_CONNECTIONS: u32 = 512;
 /// Incoming connections still in their handshake at once.
 pub const MAX_PENDING_INCOMING: u32 = 64;
@@ -36,6 +36,7 @@ impl Behaviour {
         key: &identity::Keypair,
         heartbeat: Duration,
         use_mdns: bool,
+        max_connections: u32,
     ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
         let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
@@ -61,8 +62,8 @@ impl Behaviour {
         };
         let limits = ConnectionLimits::default()
             .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
-            .with_max_established_incoming(Some(MAX_CONNECTIONS))
-            .with_max_established(Some(MAX_CONNECTIONS))
+            .with_max_established_incoming(Some(max_connections))
+            .with_max_established(Some(max_connections))
             .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER));
         Ok(Self {
             limits: connection_limits::Behaviour::new(limits),

@@ -42,6 +42,9 @@ pub struct NetConfig {
     /// Whom this node admits ([`crate::admit`]); `None` is an open node, which admits anyone
     /// and is admitted by no closed one.
     pub gate: Option<Gate>,
+    /// Established connections this node keeps at most ([`crate::MAX_CONNECTIONS`] is the
+    /// usual figure); further ones are closed as they complete.
+    pub max_connections: u32,
 }
 
 /// What the network reports.
@@ -51,6 +54,8 @@ pub enum NetEvent {
     Listening(Multiaddr),
     /// A status heartbeat from a peer (the first one from a peer means it joined).
     PeerStatus(PeerId, NodeStatus),
+    /// A peer was not heard from in [`PRUNE_AFTER_HEARTBEATS`] heartbeats and is forgotten.
+    PeerGone(PeerId),
     /// A peer sent something that is not a valid status.
     BadStatus(PeerId, String),
     /// A request from a peer; answer it with [`Client::reply`] and this id.
@@ -195,7 +200,10 @@ impl Network {
                 yamux::Config::default,
             )
             .map_err(|e| setup(&e))?
-            .with_behaviour(|key| Behaviour::new(key, heartbeat, config.mdns).map_err(|e| e.into()))
+            .with_behaviour(|key| {
+                Behaviour::new(key, heartbeat, config.mdns, config.max_connections)
+                    .map_err(|e| e.into())
+            })
             .map_err(|e| setup(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
@@ -307,7 +315,7 @@ impl EventLoop {
             tokio::select! {
                 _ = tick.tick() => {
                     self.publish_status();
-                    self.prune();
+                    self.prune().await;
                 }
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Stop) | None => break,
@@ -319,17 +327,20 @@ impl EventLoop {
     }
 
     /// Forgets peers not heard from in [`PRUNE_AFTER_HEARTBEATS`] heartbeats.
-    fn prune(&mut self) {
+    async fn prune(&mut self) {
         let limit = self.heartbeat * PRUNE_AFTER_HEARTBEATS;
-        self.peers.retain(|peer, (_, at)| {
-            let keep = at.elapsed() < limit;
-            if !keep {
-                tracing::info!(%peer, "no status in {limit:?}: forgotten");
-            }
-            keep
-        });
-        let peers = &self.peers;
-        self.rtts.retain(|p, _| peers.contains_key(p));
+        let gone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() >= limit)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in gone {
+            tracing::info!(%peer, "no status in {limit:?}: forgotten");
+            self.peers.remove(&peer);
+            self.rtts.remove(&peer);
+            let _ = self.events.send(NetEvent::PeerGone(peer)).await;
+        }
     }
 
     fn publish_status(&mut self) {

@@ -16,6 +16,7 @@
 //! trust = ["<operator public key, 64 hex digits>"]
 //! allow = ["12D3KooW..."]           # optional: only these peer ids
 //! open = false                      # UNSAFE: no membership beyond loopback
+//! max-connections = 512             # established peer connections at most
 //! cpu-millis = 4000                 # what this node offers (default: all cores)
 //! memory-mib = 4096
 //! gpus = 0
@@ -53,6 +54,7 @@ pub struct FileConfig {
     pub trust: Option<Vec<String>>,
     pub allow: Option<Vec<String>>,
     pub open: Option<bool>,
+    pub max_connections: Option<u32>,
 }
 
 impl FileConfig {

@@ -85,6 +85,9 @@ struct Args {
     /// Admit only these peer ids (members still need their credential), repeatable.
     #[arg(long)]
     allow: Vec<infra_net::PeerId>,
+    /// Established peer connections this host keeps at most [default: 512].
+    #[arg(long)]
+    max_connections: Option<u32>,
     /// UNSAFE: run without membership on a non-loopback address, so that any process that
     /// reaches the port joins the cluster, gets tasks and data, and can swap plugins.
     #[arg(long)]
@@ -133,10 +136,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("INFRA_TOKEN").ok(),
         file.token,
     ) {
-        (Some(path), _, _) => std::fs::read_to_string(path)
-            .with_context(|| format!("--token-file {}", path.display()))?
-            .trim()
-            .to_string(),
+        (Some(path), _, _) => read_token_file(path)?,
         (None, Some(t), _) => t,
         (None, None, Some(t)) => t,
         (None, None, None) => anyhow::bail!(
@@ -217,6 +217,10 @@ async fn main() -> anyhow::Result<()> {
         tls: !args.no_tls && file.tls.unwrap_or(true),
         keypair,
         gate: gate.clone(),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(infra_net::MAX_CONNECTIONS),
     };
 
     let mut runtime = infra_runtime::Runtime::builder();
@@ -275,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
         NetEvent::BadStatus(peer, why) => {
             say(serde_json::json!({ "event": "bad-status", "peer": peer.to_string(), "error": why }))
         }
+        NetEvent::PeerGone(peer) => say(serde_json::json!({ "event": "peer-gone", "peer": peer.to_string() })),
         NetEvent::Request { .. } => {}
     })
     .await;
@@ -312,4 +317,27 @@ fn control_tls(
         }
         _ => anyhow::bail!("--grpc-cert and --grpc-key go together"),
     }
+}
+
+/// Reads the token from a file only its owner can read (like ssh with its keys).
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("--token-file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "--token-file {0} can be read by others (mode {1:o}): `chmod 600 {0}`",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("--token-file {}", path.display()))?
+        .trim()
+        .to_string())
 }

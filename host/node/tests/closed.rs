@@ -161,6 +161,48 @@ fn a_host_without_membership_listens_only_on_loopback_unless_told_open() {
     let _ = open.kill();
     let _ = open.wait();
     assert!(listening);
+    // A token file others can read is refused; one only its owner reads is taken.
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra-host"))
+        .args([
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .env_remove("INFRA_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut owner_only = std::process::Command::new(env!("CARGO_BIN_EXE_infra-host"))
+        .args([
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--grpc",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .env_remove("INFRA_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let serving = std::io::BufReader::new(owner_only.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("\"grpc\""));
+    let _ = owner_only.kill();
+    let _ = owner_only.wait();
+    assert!(serving);
     // A token on the command line is not taken (it would show in `ps`).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra-host"))
         .args(["--token", TOKEN])

@@ -18,6 +18,15 @@ fn start(
     gate: Option<Gate>,
     boot: Option<&Multiaddr>,
 ) -> (crate::Client, Receiver<NetEvent>) {
+    start_with(key, gate, boot, crate::MAX_CONNECTIONS)
+}
+
+fn start_with(
+    key: Keypair,
+    gate: Option<Gate>,
+    boot: Option<&Multiaddr>,
+    max_connections: u32,
+) -> (crate::Client, Receiver<NetEvent>) {
     Network::start(
         NetConfig {
             listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
@@ -27,6 +36,7 @@ fn start(
             tls: true,
             keypair: Some(key),
             gate,
+            max_connections,
         },
         status(),
     )
@@ -138,6 +148,109 @@ async fn an_allowlist_admits_only_the_peers_it_names() {
     );
     sees(&mut b_events, a.peer_id()).await;
     sees(&mut a_events, b.peer_id()).await;
+    let peers: Vec<PeerId> = a.peers().await.unwrap().iter().map(|p| p.peer).collect();
+    assert_eq!(peers, vec![b.peer_id()]);
+    assert!(c
+        .peers()
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.peer != a.peer_id()));
+}
+
+/// Waits for `n` statuses from `who` on `events`, answering nothing else.
+async fn heartbeats(events: &mut Receiver<NetEvent>, who: PeerId, n: usize) {
+    for _ in 0..n {
+        sees(events, who).await;
+    }
+}
+
+fn allowing(op: &OperatorKey, key: &Keypair, allow: &[&Keypair]) -> Gate {
+    let own =
+        infra_trust::Membership::issue(op, "lab", &key.public().to_peer_id().to_string()).unwrap();
+    let allow = allow.iter().map(|k| k.public().to_peer_id()).collect();
+    Gate::new(&own, Default::default(), Some(allow))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_relayed_for_a_peer_not_connected_here_is_not_taken() {
+    // A and C admit only B; B admits both. C's heartbeats reach A only through B.
+    let op = OperatorKey::generate().unwrap();
+    let (ka, kb, kc) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let (b, mut b_events) = start(
+        kb.clone(),
+        Some(Gate::issue(&op, "lab", &kb).unwrap()),
+        None,
+    );
+    let addr = listening(&mut b_events).await;
+    let (a, mut a_events) = start(ka.clone(), Some(allowing(&op, &ka, &[&kb])), Some(&addr));
+    let (c, _c_events) = start(kc.clone(), Some(allowing(&op, &kc, &[&kb])), Some(&addr));
+    sees(&mut b_events, a.peer_id()).await;
+    sees(&mut b_events, c.peer_id()).await;
+    // Twenty of B's heartbeats later C's own have long been relayed to A; none was taken.
+    heartbeats(&mut a_events, b.peer_id(), 20).await;
+    let peers: Vec<PeerId> = a.peers().await.unwrap().iter().map(|p| p.peer).collect();
+    assert_eq!(peers, vec![b.peer_id()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_not_heard_from_is_forgotten() {
+    let op = OperatorKey::generate().unwrap();
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (a, mut a_events) = start(
+        ka.clone(),
+        Some(Gate::issue(&op, "lab", &ka).unwrap()),
+        None,
+    );
+    let addr = listening(&mut a_events).await;
+    let (b, _b_events) = start(
+        kb.clone(),
+        Some(Gate::issue(&op, "lab", &kb).unwrap()),
+        Some(&addr),
+    );
+    sees(&mut a_events, b.peer_id()).await;
+    b.stop().await;
+    loop {
+        match a_events.recv().await {
+            Some(NetEvent::PeerGone(p)) if p == b.peer_id() => break,
+            Some(_) => {}
+            None => panic!("network stopped"),
+        }
+    }
+    assert!(a.peers().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused() {
+    let op = OperatorKey::generate().unwrap();
+    let (ka, kb, kc) = (
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+        Keypair::generate_ed25519(),
+    );
+    let (a, mut a_events) = start_with(
+        ka.clone(),
+        Some(Gate::issue(&op, "lab", &ka).unwrap()),
+        None,
+        1,
+    );
+    let addr = listening(&mut a_events).await;
+    let (b, _b_events) = start(
+        kb.clone(),
+        Some(Gate::issue(&op, "lab", &kb).unwrap()),
+        Some(&addr),
+    );
+    sees(&mut a_events, b.peer_id()).await;
+    let (c, _c_events) = start(
+        kc.clone(),
+        Some(Gate::issue(&op, "lab", &kc).unwrap()),
+        Some(&addr),
+    );
+    heartbeats(&mut a_events, b.peer_id(), 20).await;
     let peers: Vec<PeerId> = a.peers().await.unwrap().iter().map(|p| p.peer).collect();
     assert_eq!(peers, vec![b.peer_id()]);
     assert!(c

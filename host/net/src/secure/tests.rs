@@ -166,6 +166,7 @@ async fn a_noise_only_node_and_a_tls_node_still_see_each_other() {
         tls,
         keypair: None,
         gate: None,
+        max_connections: crate::MAX_CONNECTIONS,
     };
     let (tls_node, mut tls_events) = Network::start(config(true, vec![]), status()).unwrap();
     let addr = loop {
