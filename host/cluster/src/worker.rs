@@ -57,6 +57,17 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// The blobs this worker holds for `job` (its spec and shards), for tests.
+    #[cfg(test)]
+    pub(crate) fn held_for(&self, job: &str) -> Vec<String> {
+        let held = self.state.held.lock().expect("worker lock");
+        held.get(job)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// What a worker remembers between tasks.
 #[derive(Default)]
 struct WorkerState {

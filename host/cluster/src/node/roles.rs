@@ -79,6 +79,35 @@ async fn only_a_jobs_coordinator_commands_it_and_only_its_assigned_peers_get_its
         "{e}"
     );
 
+    // A shard the worker was given is served to it, not to the outsider.
+    let shards: Vec<String> = worker
+        .inner
+        .worker
+        .held_for(&rec.id)
+        .into_iter()
+        .filter(|b| *b != spec_blob)
+        .collect();
+    assert!(
+        !shards.is_empty(),
+        "the worker holds the shards it trained on"
+    );
+    for shard in &shards {
+        let ask = |who: &crate::ClusterNode| {
+            let (net, to) = (who.net().clone(), coordinator.peer_id());
+            let frame = Request::Manifest {
+                blob: shard.clone(),
+            }
+            .to_frame();
+            async move { Response::from_frame(&net.request(to, frame).await.unwrap()) }
+        };
+        assert!(matches!(ask(worker).await, Ok(Response::Manifest(_))));
+        let e = ask(outsider).await.unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("blob {shard} is not served to peer")),
+            "{e}"
+        );
+    }
+
     // The job's spec is served to the worker it assigned tasks to, not to the outsider:
     // neither its manifest nor its chunks.
     let manifest = |who: &crate::ClusterNode| {
