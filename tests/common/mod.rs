@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: a runtime with a test cache, the built-ins and
 //! test components, and small constructors for WIT records.
 
+pub mod byzantine;
+
 use infra_runtime::scheduler::{Node, Pending, Resources, Task, Tier};
 use infra_runtime::{Plugin, PluginKind, Runtime};
 use std::path::PathBuf;
