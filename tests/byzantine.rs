@@ -13,11 +13,10 @@ use infra_tests::runtime;
 
 const ROUNDS: u32 = 40;
 
-/// Rules and attacks measured short of the 2-point bound: a sign-flipped update is no
-/// outlier coordinate by coordinate (honest steps on this MLP differ in sign from client to
-/// client), so the coordinate-wise rules follow it part of the way (5-7 points); a free
-/// rider's unchanged weights sit close to every honest update, so multi-Krum often picks it
-/// and steps shorter (2-3 points). These must still stay within 8 points of clean.
+/// Rules and attacks measured short of the 2-point bound (BENCHMARKS.md): a sign-flipped
+/// update costs the coordinate-wise rules 5-7 points (likely because it is no outlier
+/// coordinate by coordinate on this MLP); a free rider's unchanged weights cost multi-Krum 2-3
+/// points. These must still stay within 8 points of clean.
 const SHORT_OF_THE_BOUND: &[(&str, Attack)] = &[
     ("median", Attack::SignFlip),
     ("trimmed-mean", Attack::SignFlip),

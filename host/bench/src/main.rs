@@ -8,6 +8,7 @@
 //! and compression of the round-overhead rows).
 
 mod aggregation;
+mod byzantine;
 mod cluster;
 mod overhead;
 mod scale;
@@ -79,7 +80,7 @@ fn main() {
         .no_disk_cache()
         .build()
         .expect("runtime");
-    // `--only aggregation|scheduling|overhead|training|cluster` runs one group;
+    // `--only aggregation|scheduling|overhead|training|byzantine|cluster` runs one group;
     // `--only discovery|transfer|rounds|membership` one part of the cluster group.
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let wanted = |g: &str| only.as_deref().is_none_or(|o| o == g);
@@ -95,6 +96,9 @@ fn main() {
     }
     if wanted("training") {
         rows.extend(training::run(if quick { 500 } else { 3000 }));
+    }
+    if wanted("byzantine") {
+        rows.extend(byzantine::run_all(&runtime));
     }
     if only.as_deref() == Some("scale") || (only.is_none() && !quick) {
         rows.extend(scale::run());
