@@ -486,7 +486,7 @@ async fn libp2p_round(each: usize, reps: usize) -> Duration {
 /// run so that the VM's drift falls on both alike.
 async fn membership(quick: bool) -> Vec<Row> {
     let size = 100 * 1000 * 1000;
-    let reps = if quick { 2 } else { 5 };
+    let reps = if quick { 3 } else { 9 };
     let (mut open, mut closed) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         open.push(transfer(size, 1, true, false).await.0);
@@ -506,7 +506,7 @@ async fn membership(quick: bool) -> Vec<Row> {
         target: "<= 1.10x".into(),
     }];
     let (mut open, mut closed) = (Vec::new(), Vec::new());
-    for _ in 0..if quick { 1 } else { 2 } {
+    for _ in 0..if quick { 1 } else { 3 } {
         open.push(round_overhead(1, "none", false).await);
         closed.push(round_overhead(1, "none", true).await);
     }
