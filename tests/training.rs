@@ -210,6 +210,60 @@ fn a_broken_job_file_is_refused_with_the_field() {
 }
 
 #[test]
+fn a_job_beyond_the_bounds_or_with_a_path_for_a_name_is_refused() {
+    let refused = |from: &str, to: &str, names: &str| {
+        let text = infra_train::job::DEFAULT_JOB.replace(from, to);
+        assert_ne!(
+            text,
+            infra_train::job::DEFAULT_JOB,
+            "`{from}` is in the default job"
+        );
+        let err = JobSpec::parse(&text, "job.toml").unwrap_err().to_string();
+        assert!(err.contains(names), "{to}: {err}");
+    };
+    refused(
+        "rounds = 12",
+        "rounds = 100001",
+        "`rounds` = 100001 is more than",
+    );
+    refused("threads = 1", "threads = 4294967297", "`threads`");
+    refused(
+        "local-epochs = 3",
+        "local-epochs = 1000000",
+        "`training.local-epochs`",
+    );
+    refused(
+        "batch-size = 32",
+        "batch-size = 100000000",
+        "`training.batch-size`",
+    );
+    refused("shards = 2", "shards = 1000000", "`data.shards`");
+    refused(
+        "hidden = [128]",
+        "hidden = [1000000]",
+        "a layer of width 1000000",
+    );
+    refused("hidden = [128]", "hidden = [0]", "a layer of width 0");
+    refused(
+        "hidden = [128]",
+        &format!("hidden = [{}]", ["8"; 17].join(", ")),
+        "17 layers",
+    );
+    for bad in ["../../etc", "/tmp/x", "a b", "", ".hidden", &"x".repeat(65)] {
+        refused(
+            "name = \"digits\"",
+            &format!("name = {bad:?}"),
+            "a job name has",
+        );
+    }
+    // At the bounds, accepted.
+    let text = infra_train::job::DEFAULT_JOB
+        .replace("name = \"digits\"", "name = \"Digits_v2.1-x\"")
+        .replace("hidden = [128]", "hidden = [16384]");
+    JobSpec::parse(&text, "job.toml").unwrap();
+}
+
+#[test]
 fn non_iid_shards_with_median_still_converge() {
     let mut job = JobSpec::default_digits();
     job.workers = 2;

@@ -12,6 +12,23 @@ pub const DEFAULT_JOB: &str = include_str!("../../../examples/digits.toml");
 /// Most local workers a job may ask for: each is a thread with its own model.
 pub const MAX_WORKERS: usize = 256;
 
+/// Upper bounds on what a job may ask of the hosts that run it (a job spec is untrusted
+/// input: a submitter's, and a coordinator's to its peers): `(key, most)`.
+pub const LIMITS: [(&str, usize); 6] = [
+    ("rounds", 100_000),
+    ("threads", 256),
+    ("training.batch-size", 65_536),
+    ("training.local-epochs", 10_000),
+    ("data.shards", 65_536),
+    ("evaluate-every", 100_000),
+];
+/// Widest layer (an MLP's hidden width, a CNN's channels) a job may ask for.
+pub const MAX_LAYER_WIDTH: usize = 16_384;
+/// Most hidden layers of an MLP.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// Longest job name; names are made of `[A-Za-z0-9._-]` (they name files and folders).
+pub const MAX_NAME_LEN: usize = 64;
+
 /// A training job.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -294,6 +311,51 @@ impl JobSpec {
         ];
         if let Some((k, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{k}` must be at least 1"));
+        }
+        let values = [
+            self.rounds as usize,
+            self.threads,
+            self.training.batch_size,
+            self.training.local_epochs,
+            self.data.shards.unwrap_or(0),
+            self.evaluate_every as usize,
+        ];
+        for ((key, most), v) in LIMITS.iter().zip(values) {
+            if v > *most {
+                return Err(format!(
+                    "`{key}` = {v} is more than the most a job may ask, {most}"
+                ));
+            }
+        }
+        let widths: Vec<usize> = match &self.model {
+            ModelSpec::Mlp { hidden } => {
+                if hidden.len() > MAX_HIDDEN_LAYERS {
+                    return Err(format!(
+                        "`model.hidden` has {} layers, more than {MAX_HIDDEN_LAYERS}",
+                        hidden.len()
+                    ));
+                }
+                hidden.clone()
+            }
+            ModelSpec::Cnn { channels } => channels.to_vec(),
+        };
+        if let Some(w) = widths.iter().find(|w| **w == 0 || **w > MAX_LAYER_WIDTH) {
+            return Err(format!(
+                "a layer of width {w}: widths are 1 to {MAX_LAYER_WIDTH}"
+            ));
+        }
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= MAX_NAME_LEN
+            && !self.name.starts_with('.')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !name_ok {
+            return Err(format!(
+                "`name` = {:?}: a job name has 1 to {MAX_NAME_LEN} of `A-Z a-z 0-9 . _ -` and does not start with `.` (it names files)",
+                self.name
+            ));
         }
         if self.workers > MAX_WORKERS {
             return Err(format!(

@@ -35,6 +35,8 @@ pub const MAX_STREAMS_PER_PEER: usize = 8;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fetcher waits for any one chunk (its length and bytes).
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a holder serves one stream in all (a 4 GiB blob at 20 MB/s).
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(200);
 /// Tries to open a stream and get an answer. libp2p-stream drops an inbound stream when the
 /// holder's accept loop has one waiting already, which many fetchers at once can cause; the
 /// fetcher then sees its stream closed before the answer, and asks again after a pause.
@@ -89,10 +91,17 @@ async fn read_request<R: AsyncRead + Unpin>(io: &mut R) -> io::Result<(String, V
     }
     let mut raw = vec![0u8; 4 * count];
     io.read_exact(&mut raw).await?;
-    let chunks = raw
+    let chunks: Vec<u32> = raw
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
         .collect();
+    // Strictly increasing: each chunk once, so a request's answer is at most the blob.
+    if let Some(w) = chunks.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(invalid(format!(
+            "chunk {} asked for after chunk {}: chunks go in increasing order, each once",
+            w[1], w[0]
+        )));
+    }
     Ok((id, chunks))
 }
 
@@ -129,8 +138,12 @@ pub(crate) async fn serve(node: Holder, mut incoming: IncomingStreams) {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            if let Err(e) = serve_one(&node, peer, stream).await {
-                tracing::debug!(%peer, "blob stream: {e}");
+            // A whole stream has a deadline too: a slow reader cannot keep a permit for
+            // thousands of chunks at CHUNK_TIMEOUT each.
+            match timeout(STREAM_TIMEOUT, serve_one(&node, peer, stream)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, "blob stream: {e}"),
+                Err(_) => tracing::debug!(%peer, "blob stream: not taken in {STREAM_TIMEOUT:?}"),
             }
             drop(slot);
         });
@@ -467,5 +480,12 @@ mod tests {
 
         let e = read_request(&mut &req[..req.len() - 1]).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+
+        // Each chunk once, in increasing order: a repeated index would multiply the answer.
+        for chunks in [&[3, 3][..], &[0, 5, 2][..]] {
+            let req = encode_request("abc", chunks);
+            let e = read_request(&mut &req[..]).await.unwrap_err();
+            assert!(e.to_string().contains("increasing order, each once"), "{e}");
+        }
     }
 }
