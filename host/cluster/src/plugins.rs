@@ -382,7 +382,15 @@ pub(crate) async fn fetch_plugin(
         .map(|s| PluginSignature::from_toml(&s, &format!("signature of plugin {sha} from {from}")))
         .transpose()
         .map_err(|e| ClusterError::Refused(e.to_string()))?;
-    let f = transfer::fetch(net, store, links, from, &id).await?;
+    // Refused before the download when the manifest says it is over this host's limit.
+    let f = transfer::fetch_at_most(net, store, links, from, &id, plugins.max_bytes as u64)
+        .await
+        .map_err(|e| match e {
+            ClusterError::Transfer(m) if m.contains("exceeds the limit") => {
+                ClusterError::BadJob(format!("plugin {sha}: {m} (this host's max-plugin-bytes)"))
+            }
+            e => e,
+        })?;
     let got = infra_runtime::sha256_hex(&f.bytes);
     if got != sha {
         store.remove(&id);

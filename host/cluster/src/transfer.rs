@@ -64,6 +64,19 @@ pub async fn fetch(
     peer: PeerId,
     blob: &str,
 ) -> Result<Fetched, ClusterError> {
+    fetch_at_most(net, store, links, peer, blob, MAX_BLOB_BYTES).await
+}
+
+/// As [`fetch`], refusing a blob whose manifest says it is larger than `max_bytes` before
+/// any chunk is asked for (the manifest's size is covered by the blob id it adds up to).
+pub async fn fetch_at_most(
+    net: &Client,
+    store: &BlobStore,
+    links: &Links,
+    peer: PeerId,
+    blob: &str,
+    max_bytes: u64,
+) -> Result<Fetched, ClusterError> {
     let started = Instant::now();
     if let Some(bytes) = store.get(blob) {
         return Ok(Fetched {
@@ -84,9 +97,10 @@ pub async fn fetch(
     let Response::Manifest(m) = Response::from_frame(&answer)? else {
         return Err(ClusterError::Protocol("expected a manifest".into()));
     };
-    if m.size > MAX_BLOB_BYTES {
+    let limit = max_bytes.min(MAX_BLOB_BYTES);
+    if m.size > limit {
         return Err(ClusterError::Transfer(format!(
-            "blob {blob} of {} bytes exceeds the limit of {MAX_BLOB_BYTES}",
+            "blob {blob} of {} bytes exceeds the limit of {limit}",
             m.size
         )));
     }
@@ -121,9 +135,10 @@ pub async fn fetch(
     }
     let elapsed = started.elapsed();
     links.record(peer, size, elapsed);
-    store.put_verified(blob.to_string(), bytes, m);
+    let bytes = bytes::Bytes::from(bytes);
+    store.put_verified(blob.to_string(), bytes.clone(), m);
     Ok(Fetched {
-        bytes: store.get(blob).expect("just stored"),
+        bytes,
         transferred: size,
         refetched,
         elapsed,

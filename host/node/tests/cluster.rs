@@ -466,6 +466,8 @@ fn a_swap_one_peer_cannot_load_changes_nothing_anywhere() {
         assert!(
             err.message().contains("nothing was swapped")
                 && err.message().contains("max-plugin-bytes")
+                // Refused from the manifest, before any chunk was fetched.
+                && err.message().contains("exceeds the limit of 1000")
                 && err.message().contains(&c.hosts[1].peer),
             "{}",
             err.message()
