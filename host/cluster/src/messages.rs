@@ -153,3 +153,34 @@ impl Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a peer sends as a request or an answer, decoding it is an answer, never a
+        /// panic.
+        #[test]
+        fn any_frame_decodes_or_is_refused(head in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let f = Frame { head, body: Bytes::new() };
+            let _ = Request::from_frame(&f);
+            let _ = Response::from_frame(&f);
+        }
+
+        /// Well-formed JSON naming every message type, with fields of any value.
+        #[test]
+        fn any_message_shape_decodes_or_is_refused(t in 0usize..11, n in any::<i64>(), s in ".{0,40}") {
+            let types = ["manifest", "train", "plugin-blob", "plugin-prepare", "plugin-commit", "forget", "blob", "trained", "ok", "error", "x"];
+            for v in [serde_json::json!(n), serde_json::json!(s), serde_json::json!(null), serde_json::json!([n, n]), serde_json::json!({"size": n})] {
+                for key in ["blob", "job", "round", "sha256", "kind", "order", "id", "signature", "rows", "busy_ms", "size", "chunks"] {
+                    let head = serde_json::to_vec(&serde_json::json!({"type": types[t], key: v})).unwrap();
+                    let f = Frame { head, body: Bytes::new() };
+                    let _ = Request::from_frame(&f);
+                    let _ = Response::from_frame(&f);
+                }
+            }
+        }
+    }
+}

@@ -145,4 +145,23 @@ mod tests {
             .unwrap_err()
             .contains("expected server or edge"));
     }
+
+    proptest::proptest! {
+        /// Whatever a peer gossips, decoding it is an answer, never a panic.
+        #[test]
+        fn any_bytes_decode_to_a_status_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = NodeStatus::decode(&bytes);
+        }
+
+        /// Valid JSON of the wrong shape too.
+        #[test]
+        fn any_json_decodes_to_a_status_or_an_error(key in 0usize..12, n in proptest::prelude::any::<i64>(), f in proptest::prelude::any::<f64>()) {
+            let keys = ["tier", "cpu_millis", "memory_mib", "gpus", "load", "labels", "plugins", "job_tasks", "used_cpu_millis", "sent_at_ms", "version", "x"];
+            for v in [serde_json::json!(n), serde_json::json!(f), serde_json::json!("edge"), serde_json::json!([n]), serde_json::json!({"a": n})] {
+                let mut doc = serde_json::to_value(NodeStatus::offering(crate::Tier::Server, Default::default(), 1000, 1024, 0)).unwrap();
+                doc[keys[key]] = v;
+                let _ = NodeStatus::decode(&serde_json::to_vec(&doc).unwrap());
+            }
+        }
+    }
 }

@@ -419,3 +419,33 @@ impl JobSpec {
         crate::device::parse(&self.device).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a submitter sends as a job, parsing it is a job or an error naming what is
+        /// wrong, never a panic.
+        #[test]
+        fn any_text_is_a_job_or_an_error(text in ".{0,2000}") {
+            let _ = JobSpec::parse(&text, "job");
+        }
+
+        /// The default job with any one number replaced by any other.
+        #[test]
+        fn any_number_in_a_job_is_taken_or_refused(pick in 0usize..64, n in any::<i64>(), f in any::<f64>()) {
+            let numbers: Vec<(usize, usize)> = DEFAULT_JOB
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_digit())
+                .map(|(i, _)| (i, i + 1))
+                .collect();
+            let (at, end) = numbers[pick % numbers.len()];
+            for v in [n.to_string(), format!("{f:?}"), "1e400".to_string(), "-0".to_string()] {
+                let text = format!("{}{v}{}", &DEFAULT_JOB[..at], &DEFAULT_JOB[end..]);
+                let _ = JobSpec::parse(&text, "job");
+            }
+        }
+    }
+}

@@ -125,4 +125,20 @@ mod tests {
             .to_string();
         assert!(e.contains("does not verify"), "{e}");
     }
+
+    proptest::proptest! {
+        /// Whatever a peer presents as its credential, and whatever a plugin's signature file
+        /// or a swap order holds, reading and checking it is an answer, never a panic.
+        #[test]
+        fn any_text_is_a_statement_or_an_error(text in ".{0,600}", sig in "[0-9a-f]{0,130}") {
+            let trusted = Trusted::new([OperatorKey::generate().unwrap().public()]);
+            if let Ok(m) = Membership::from_toml(&text, "wire") {
+                let _ = m.check(&trusted, "lab", "p");
+            }
+            let _ = crate::PluginSignature::from_toml(&text, "wire");
+            let _ = crate::SwapOrder::from_toml(&text);
+            let m = Membership { cluster: "lab".into(), peer: "p".into(), operator: sig.clone(), signature: sig };
+            let _ = m.check(&trusted, "lab", "p");
+        }
+    }
 }

@@ -488,4 +488,12 @@ mod tests {
             assert!(e.to_string().contains("increasing order, each once"), "{e}");
         }
     }
+
+    proptest::proptest! {
+        /// Whatever a peer asks for on a blob stream, reading it is a request or an error.
+        #[test]
+        fn any_bytes_read_as_a_request_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = futures::executor::block_on(read_request(&mut &bytes[..]));
+        }
+    }
 }
