@@ -1,7 +1,9 @@
 //! `infra plugin check | list | export | sign | swap`.
 
+use super::cluster::{status, HostArgs};
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use infra_api::pb;
 use infra_runtime::Runtime;
 use infra_trust::{OperatorKey, PluginSignature, Trusted};
 use std::path::{Path, PathBuf};
@@ -61,7 +63,7 @@ impl PluginCommand {
                 file,
                 key,
                 host,
-            } => super::jobs::swap(kind, file, key, host),
+            } => swap(kind, file, key, host),
         }
     }
 }
@@ -189,4 +191,58 @@ fn export(name: &str, output: &PathBuf) -> anyhow::Result<()> {
         infra_runtime::sha256_hex(b.bytes)
     );
     Ok(())
+}
+
+/// `infra plugin swap`: uploads the component with its signature (`FILE.wasm.sig`, if
+/// there is one) and orders the swap, signed with the operator key `key` when given.
+fn swap(kind: String, file: PathBuf, key: Option<PathBuf>, host: HostArgs) -> anyhow::Result<()> {
+    let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+    let local_sha = infra_runtime::sha256_hex(&wasm);
+    let signature = signature_text(&file)?;
+    let order = match &key {
+        Some(k) => {
+            let key = infra_trust::OperatorKey::load(k)?;
+            infra_trust::SwapOrder::issue(&key, &kind, &local_sha).to_toml()
+        }
+        None => String::new(),
+    };
+    host.block_on(async |mut c| {
+        let p = c
+            .install_plugin(pb::InstallPluginRequest { wasm, signature })
+            .await
+            .map_err(status)
+            .with_context(|| format!("installing {}", file.display()))?
+            .into_inner();
+        if p.kind != kind {
+            anyhow::bail!("{} is a {} plugin, not a {kind}", file.display(), p.kind);
+        }
+        if p.sha256 != local_sha {
+            anyhow::bail!(
+                "the host installed sha256:{} but {} is sha256:{local_sha}",
+                p.sha256,
+                file.display()
+            );
+        }
+        let out = c
+            .swap_plugin(pb::SwapPluginRequest {
+                kind: kind.clone(),
+                sha256: p.sha256.clone(),
+                order,
+            })
+            .await
+            .map_err(status)?
+            .into_inner();
+        println!(
+            "{kind} is now {} sha256:{} on {} peer(s)",
+            p.name,
+            p.sha256,
+            out.peers.iter().filter(|o| o.ok).count()
+        );
+        let mut t = super::table(&["peer", "swapped", "error"]);
+        for o in &out.peers {
+            t.add_row(vec![o.peer_id.clone(), o.ok.to_string(), o.error.clone()]);
+        }
+        println!("{t}");
+        Ok(())
+    })
 }
