@@ -34,6 +34,8 @@ enum Fault {
     NanFirst,
     /// Every answer claims `u64::MAX` rows (to weigh the most in FedAvg).
     LieRows,
+    /// Every task on node `worker-0` fails, whatever its shard.
+    NodeFailsAll,
     /// No fault: the real workers as they are.
     None,
 }
@@ -91,6 +93,9 @@ impl Workers for Faulty {
                 let mut d = self.inner.run(node, order).await?;
                 d.update[7] = f32::NAN;
                 Ok(d)
+            }
+            Fault::NodeFailsAll if node == "worker-0" => {
+                Err(Failure::Task("injected failure of worker-0".into()))
             }
             Fault::LieRows if hit => {
                 let mut d = self.inner.run(node, order).await?;
@@ -424,4 +429,44 @@ fn an_update_beyond_the_norm_bound_is_dropped() {
     .unwrap();
     assert!(events(&report, EventKind::Dropped).is_empty());
     assert_eq!(report.rounds, 2);
+}
+
+/// A node that fails every task it gets is kept off each shard it failed, for the rest of the
+/// job: each shard fails on it at most once, and the job goes on on the other node (without
+/// this, a deterministic scheduler picks the same node until the attempts are used up).
+#[test]
+fn a_node_that_fails_a_shard_is_kept_off_it_for_the_job() {
+    let mut spec = JobSpec::default_digits();
+    spec.rounds = 4;
+    spec.data.shards = Some(4);
+    spec.cluster.max_attempts = 2;
+    let job = job(spec);
+    let report = train_with(
+        &job,
+        faulty(&job, usize::MAX, Fault::NodeFailsAll),
+        &LocalOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.rounds, 4);
+    let retries = events(&report, EventKind::Retry);
+    let mut failed_shards = HashSet::new();
+    for (_, msg) in &retries {
+        assert!(msg.contains("on worker-0"), "{msg}");
+        let shard = msg
+            .split("-shard")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(
+            failed_shards.insert(shard.clone()),
+            "shard {shard} failed on worker-0 twice: {retries:?}"
+        );
+    }
+    assert!(
+        !retries.is_empty() && failed_shards.len() <= 4,
+        "{retries:?}"
+    );
 }

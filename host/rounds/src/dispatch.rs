@@ -3,7 +3,8 @@
 //! back to pending with one more attempt (a node at fault is left out, see
 //! [`Workers::node_failed`]), until every shard has returned or used up its attempts.
 //! Returned updates are validated here: one of the wrong length or with a non-finite value
-//! is dropped and recorded, never merged.
+//! is dropped and recorded, never merged. A node whose task failed (an error, or an update
+//! dropped) is kept off that shard for the rest of the job, unless no other node is left.
 
 use crate::events::{EventKind, JobEvent, Observer};
 use crate::swap::Swappable;
@@ -11,7 +12,25 @@ use crate::workers::{Done, Failure, Order, Workers};
 use crate::{task_id, EngineError};
 use infra_runtime::scheduler::{node_position, Holding, Pending, Resources, Task};
 use infra_train::JobSpec;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
+
+/// Where a job's shards went, carried from round to round.
+pub(crate) struct Placement {
+    /// The node that last trained each shard (it holds the shard).
+    pub holders: Vec<Option<String>>,
+    /// The nodes each shard's tasks failed on: kept off it for the job.
+    pub avoid: Vec<BTreeSet<String>>,
+}
+
+impl Placement {
+    pub fn new(shards: usize) -> Self {
+        Self {
+            holders: vec![None; shards],
+            avoid: vec![BTreeSet::new(); shards],
+        }
+    }
+}
 
 /// What stays the same while one round's tasks run.
 pub(crate) struct Round<'a, W: Workers> {
@@ -54,7 +73,7 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
     workers: &W,
     obs: &O,
     sched: &mut Swappable,
-    holders: &mut [Option<String>],
+    placement: &mut Placement,
 ) -> Result<Option<Tasks<W::Update>>, EngineError> {
     let round = r.number;
     let max_attempts = r.spec.cluster.max_attempts;
@@ -71,32 +90,53 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
         }
         sched.refresh(round, obs);
         out.waves += 1;
-        let request = pending_request(r, workers, &pending, holders).await?;
-        // Plugin calls are synchronous and may block in WASI (a guest's output), which a
-        // runtime worker may do only in place.
-        let placed =
-            tokio::task::block_in_place(|| sched.instance.schedule(&request)).map_err(|e| {
-                EngineError::Round {
+        // One scheduling call per set of nodes to keep off (usually one call for all), each
+        // seeing what the calls before it placed this wave.
+        let mut groups: Vec<(&BTreeSet<String>, Vec<usize>)> = Vec::new();
+        for (i, &(shard, _)) in pending.iter().enumerate() {
+            let avoid = &placement.avoid[shard];
+            match groups.iter_mut().find(|(a, _)| *a == avoid) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((avoid, vec![i])),
+            }
+        }
+        let mut placed: Vec<(usize, String)> = Vec::new();
+        let mut taken: HashMap<String, u32> = HashMap::new();
+        let mut asked = (0, 0);
+        for (avoid, members) in groups {
+            let sub: Vec<(usize, u32)> = members.iter().map(|&i| pending[i]).collect();
+            let request =
+                pending_request(r, workers, &sub, &placement.holders, avoid, &taken).await?;
+            asked = (asked.0 + request.tasks.len(), request.nodes.len());
+            // Plugin calls are synchronous and may block in WASI (a guest's output), which a
+            // runtime worker may do only in place.
+            let answer = tokio::task::block_in_place(|| sched.instance.schedule(&request))
+                .map_err(|e| EngineError::Round {
                     round,
                     cause: e.to_string(),
-                }
-            })?;
+                })?;
+            // Positions were checked by the runtime against the request.
+            for a in answer {
+                let node = request.nodes[a.node as usize].id.clone();
+                *taken.entry(node.clone()).or_default() += 1;
+                placed.push((members[a.task as usize], node));
+            }
+        }
         if placed.is_empty() {
             return Err(EngineError::Round {
                 round,
                 cause: format!(
                     "scheduler `{}` placed none of {} pending tasks on {} nodes",
                     sched.instance.plugin().meta().name,
-                    request.tasks.len(),
-                    request.nodes.len()
+                    asked.0,
+                    asked.1
                 ),
             });
         }
         let deadline = Duration::from_secs(r.spec.cluster.task_deadline_secs);
-        // Positions were checked by the runtime against the request.
-        let runs = placed.iter().map(|a| {
-            let (shard, attempt) = pending[a.task as usize];
-            let node = request.nodes[a.node as usize].id.clone();
+        let runs = placed.iter().map(|(i, node)| {
+            let (shard, attempt) = pending[*i];
+            let node = node.clone();
             let order = Order {
                 round,
                 shard,
@@ -128,7 +168,7 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
             {
                 Ok(done) => {
                     pending.retain(|&(p, _)| p != shard);
-                    holders[shard] = Some(node.clone());
+                    placement.holders[shard] = Some(node.clone());
                     out.bytes += done.bytes;
                     out.returned.push(Returned { shard, node, done });
                 }
@@ -149,6 +189,9 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
                         }
                         Failure::Task(_) => {}
                     }
+                    if matches!(failure, Failure::Task(_)) {
+                        placement.avoid[shard].insert(node.clone());
+                    }
                     let left = max_attempts.saturating_sub(attempt + 1);
                     obs.event(JobEvent::note(
                         EventKind::Retry,
@@ -168,13 +211,33 @@ pub(crate) async fn run_tasks<W: Workers, O: Observer>(
 
 /// The scheduler's request for the pending tasks: the workers' nodes now, each task's
 /// demand and input size, and which node already holds each task's shard.
+/// Nodes in `avoid` are left out unless that would leave none; the free resources of nodes
+/// already given tasks this wave (`taken`) are reduced by those tasks' demand.
 async fn pending_request<W: Workers>(
     r: &Round<'_, W>,
     workers: &W,
     pending: &[(usize, u32)],
     holders: &[Option<String>],
+    avoid: &BTreeSet<String>,
+    taken: &HashMap<String, u32>,
 ) -> Result<Pending, EngineError> {
-    let nodes = workers.nodes(r.demand).await?;
+    let mut nodes = workers.nodes(r.demand).await?;
+    if nodes.iter().any(|n| !avoid.contains(&n.id)) {
+        nodes.retain(|n| !avoid.contains(&n.id));
+    }
+    for n in &mut nodes {
+        if let Some(&k) = taken.get(&n.id) {
+            n.free.cpu_millis = n
+                .free
+                .cpu_millis
+                .saturating_sub(k.saturating_mul(r.demand.cpu_millis));
+            n.free.memory_mib = n
+                .free
+                .memory_mib
+                .saturating_sub(k as u64 * r.demand.memory_mib);
+            n.free.gpus = n.free.gpus.saturating_sub(k.saturating_mul(r.demand.gpus));
+        }
+    }
     let tasks = pending
         .iter()
         .map(|&(s, attempts)| Task {

@@ -112,7 +112,7 @@ pub async fn run<W: Workers, O: Observer>(
             &job.plugins.aggregator,
             opts.swaps.aggregator,
         ),
-        holders: vec![None; prepared.shards.len()],
+        placement: dispatch::Placement::new(prepared.shards.len()),
         finishing: None,
         spare: None,
         accuracy,
@@ -144,7 +144,7 @@ pub async fn run<W: Workers, O: Observer>(
                 global: &global,
             };
             let tasks =
-                dispatch::run_tasks(&r, workers, &**obs, &mut state.sched, &mut state.holders)
+                dispatch::run_tasks(&r, workers, &**obs, &mut state.sched, &mut state.placement)
                     .await;
             workers.end_round(weights);
             let Some(mut tasks) = tasks? else {
@@ -234,8 +234,8 @@ pub async fn run<W: Workers, O: Observer>(
 struct Rounds {
     sched: Swappable,
     agg: Swappable,
-    /// The node that last trained each shard (it holds the shard).
-    holders: Vec<Option<String>>,
+    /// Where each shard went, and the nodes kept off it.
+    placement: dispatch::Placement,
     /// The round being evaluated and checkpointed.
     finishing: Option<Finishing>,
     /// The global model of the round before last: once the round after it has settled
