@@ -244,17 +244,14 @@ pub(crate) async fn train(
             d
         }
     };
-    let demand_cpu = MILLIS_PER_THREAD * spec.threads as u32;
+    let demand_cpu = MILLIS_PER_THREAD.saturating_mul(spec.threads.min(u32::MAX as usize) as u32);
     let job_id = task.job.clone();
+    // Refused with the reason when this node has no room for it: the coordinator places it
+    // elsewhere.
     w.status
-        .update(|s| {
-            *s.job_tasks.entry(job_id.clone()).or_default() += 1;
-            s.tasks += 1;
-            s.used_cpu_millis += demand_cpu;
-            s.used_memory_mib += TASK_MEMORY_MIB;
-            s.load = (s.used_cpu_millis as f32 / s.cpu_millis.max(1) as f32).min(1.0);
-        })
-        .await;
+        .reserve(&job_id, demand_cpu, TASK_MEMORY_MIB)
+        .await
+        .map_err(ClusterError::Refused)?;
     let seed = task.seed;
     let spec2 = spec.clone();
     let data = cleaned.clone();
