@@ -87,6 +87,9 @@ enum Command {
     SetStatus(Box<NodeStatus>),
     Request(PeerId, Frame, oneshot::Sender<Result<Frame, NetError>>),
     Reply(u64, Frame),
+    /// Tests: dial `peer` at `addr` even when connected, and answer with the outcome.
+    #[cfg(test)]
+    DialAgain(PeerId, Multiaddr, oneshot::Sender<Result<u32, String>>),
     Stop,
 }
 
@@ -159,6 +162,18 @@ impl Client {
     /// it too, but a task serving the event stream usually holds one.)
     pub async fn stop(&self) {
         let _ = self.commands.send(Command::Stop).await;
+    }
+
+    /// Tests: dials `peer` at `addr` once more, even when connected; answers with the
+    /// connections now established with it, or why the dial failed.
+    #[cfg(test)]
+    pub(crate) async fn dial_again(&self, peer: PeerId, addr: Multiaddr) -> Result<u32, String> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::DialAgain(peer, addr, tx))
+            .await
+            .map_err(|_| "stopped".to_string())?;
+        rx.await.map_err(|_| "stopped".to_string())?
     }
 
     /// Answers the inbound request `id` (from [`NetEvent::Request`]).
@@ -265,6 +280,8 @@ impl Network {
             commands: cmd_rx,
             events: ev_tx,
             heartbeat,
+            #[cfg(test)]
+            dials: HashMap::new(),
         };
         tokio::spawn(event_loop.run(!config.bootstrap.is_empty()));
         Ok((
@@ -303,6 +320,9 @@ struct EventLoop {
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     heartbeat: Duration,
+    /// Tests: dials waiting for their outcome.
+    #[cfg(test)]
+    dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<u32, String>>>,
 }
 
 impl EventLoop {
@@ -400,12 +420,49 @@ impl EventLoop {
                     }
                 }
             }
+            #[cfg(test)]
+            Command::DialAgain(peer, addr, reply) => {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(vec![addr])
+                    .condition(PeerCondition::Always)
+                    .allocate_new_port()
+                    .build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.dials.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
             Command::Stop => unreachable!("handled by the loop"),
         }
     }
 
     async fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
+            #[cfg(test)]
+            SwarmEvent::ConnectionEstablished {
+                connection_id,
+                num_established,
+                ..
+            } if self.dials.contains_key(&connection_id) => {
+                if let Some(tx) = self.dials.remove(&connection_id) {
+                    let _ = tx.send(Ok(num_established.get()));
+                }
+            }
+            #[cfg(test)]
+            SwarmEvent::OutgoingConnectionError {
+                connection_id: id,
+                error,
+                ..
+            } if self.dials.contains_key(&id) => {
+                if let Some(tx) = self.dials.remove(&id) {
+                    let _ = tx.send(Err(format!("{error:?}")));
+                }
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address
                     .with_p2p(*self.swarm.local_peer_id())

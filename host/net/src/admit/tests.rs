@@ -260,3 +260,31 @@ async fn connections_beyond_the_limit_are_refused() {
         .iter()
         .all(|p| p.peer != a.peer_id()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_gets_at_most_two_connections() {
+    let op = OperatorKey::generate().unwrap();
+    let (ka, kb) = (Keypair::generate_ed25519(), Keypair::generate_ed25519());
+    let (a, mut a_events) = start(
+        ka.clone(),
+        Some(Gate::issue(&op, "lab", &ka).unwrap()),
+        None,
+    );
+    let addr = listening(&mut a_events).await;
+    let (b, _b_events) = start(
+        kb.clone(),
+        Some(Gate::issue(&op, "lab", &kb).unwrap()),
+        Some(&addr),
+    );
+    sees(&mut a_events, b.peer_id()).await;
+    // The bootstrap connection is the first; a second is allowed, a third is refused.
+    assert_eq!(
+        b.dial_again(a.peer_id(), addr.clone()).await,
+        Ok(crate::MAX_CONNECTIONS_PER_PEER)
+    );
+    let e = b.dial_again(a.peer_id(), addr.clone()).await.unwrap_err();
+    assert!(
+        e.to_lowercase().contains("limit") || e.contains("denied"),
+        "{e}"
+    );
+}
