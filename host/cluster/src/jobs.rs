@@ -130,6 +130,8 @@ impl JobHandle {
 pub struct Jobs {
     dir: Option<PathBuf>,
     map: Mutex<BTreeMap<String, Arc<JobHandle>>>,
+    /// The peer id of this node, which every job id it makes is bound to.
+    owner: String,
 }
 
 /// A job found on disk that was still running when the host stopped.
@@ -143,11 +145,12 @@ pub struct Unfinished {
 }
 
 impl Jobs {
-    /// Jobs kept under `dir` (none: in memory only).
-    pub fn new(dir: Option<PathBuf>) -> Self {
+    /// Jobs kept under `dir` (none: in memory only), coordinated by peer `owner`.
+    pub fn new(dir: Option<PathBuf>, owner: String) -> Self {
         Self {
             dir,
             map: Mutex::new(BTreeMap::new()),
+            owner,
         }
     }
 
@@ -163,9 +166,11 @@ impl Jobs {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
         let mut map = self.map.lock().expect("jobs lock");
-        let mut id = format!("{name}-{:x}", stamp & 0xff_ffff_ffff);
+        let mut prefix = format!("{name}-{:x}", stamp & 0xff_ffff_ffff);
+        let mut id = format!("{prefix}-{}", job_tag(&self.owner, &prefix));
         while map.contains_key(&id) {
-            id.push('x');
+            prefix.push('x');
+            id = format!("{prefix}-{}", job_tag(&self.owner, &prefix));
         }
         let dir = match &self.dir {
             Some(d) => {
@@ -277,4 +282,17 @@ impl Observer for JobHandle {
     fn cancelled(&self) -> bool {
         JobHandle::cancelled(self)
     }
+}
+
+/// The last part of a job id: binds the id to the peer that made it, its coordinator, so a
+/// worker can tell a job's coordinator from any other member without being told.
+fn job_tag(coordinator: &str, prefix: &str) -> String {
+    let h = blake3::hash(format!("infra/job/1\n{coordinator}\n{prefix}").as_bytes());
+    hex::encode(&h.as_bytes()[..5])
+}
+
+/// Whether job id `job` was made by peer `peer` (which then coordinates it).
+pub(crate) fn made_by(job: &str, peer: &str) -> bool {
+    job.rsplit_once('-')
+        .is_some_and(|(prefix, tag)| job_tag(peer, prefix) == tag)
 }

@@ -83,6 +83,7 @@ impl ClusterNode {
             &store,
         )?);
         let links = Links::default();
+        let owner = net.peer_id().to_string();
         let status = Status::new(net.clone(), status);
         let worker = Arc::new(Worker::new(
             net.clone(),
@@ -97,7 +98,7 @@ impl ClusterNode {
                 store,
                 links,
                 plugins,
-                jobs: Jobs::new(dir.map(|d| d.join("jobs"))),
+                jobs: Jobs::new(dir.map(|d| d.join("jobs")), owner),
                 #[cfg(test)]
                 faults: Default::default(),
                 config,

@@ -79,24 +79,17 @@ struct WorkerState {
     round_blobs: Mutex<HashMap<String, Vec<(u32, String)>>>,
     /// Blobs held for each job: its shards and its spec.
     held: Mutex<HashMap<String, HashSet<String>>>,
-    /// The coordinator of each job this worker has trained for: the peer whose `Train` for
-    /// the job came first. Only it may send the job's later tasks and its `Forget`.
-    coordinators: Mutex<HashMap<String, PeerId>>,
 }
 
-/// Records `from` as `job`'s coordinator, or refuses it when the job has another one.
-fn bind_coordinator(w: &Worker, job: &str, from: PeerId) -> Result<(), ClusterError> {
-    let mut map = w.state.coordinators.lock().expect("worker lock");
-    match map.get(job) {
-        Some(c) if *c != from => Err(ClusterError::Refused(format!(
-            "job {job} is coordinated by {c}; a task for it from {from} is not taken"
-        ))),
-        Some(_) => Ok(()),
-        None => {
-            map.insert(job.to_string(), from);
-            Ok(())
-        }
+/// Refuses a task or `Forget` for `job` from `from` unless `from` made the job's id (the id
+/// carries a tag bound to its coordinator's peer id, see `jobs.rs`).
+fn check_coordinator(job: &str, from: PeerId) -> Result<(), ClusterError> {
+    if crate::jobs::made_by(job, &from.to_string()) {
+        return Ok(());
     }
+    Err(ClusterError::Refused(format!(
+        "job {job} is not coordinated by {from}: its id is bound to the peer that coordinates it"
+    )))
 }
 
 fn chain_key(shard: &str, spec: &JobSpec) -> String {
@@ -174,7 +167,7 @@ pub(crate) async fn train(
 ) -> Result<Trained, ClusterError> {
     let n = w;
     let local = from == n.net.peer_id();
-    bind_coordinator(w, &task.job, from)?;
+    check_coordinator(&task.job, from)?;
     let (spec, spec_moved, spec_refetched) = job_spec(w, from, &task).await?;
     if !local {
         forget_old_rounds(w, &task.job, task.round);
@@ -368,26 +361,8 @@ fn forget_old_rounds(w: &Worker, job: &str, round: u32) {
 /// Drops everything kept for `job`: its round blobs, its shards and spec (unless another job holds
 /// them too) and their cleaned copies. Only the job's coordinator (`from`) may ask.
 pub(crate) fn forget(w: &Worker, from: PeerId, job: &str) -> Result<(), ClusterError> {
+    check_coordinator(job, from)?;
     let st = &w.state;
-    {
-        let mut coordinators = st.coordinators.lock().expect("worker lock");
-        match coordinators.get(job) {
-            Some(c) if *c == from => {
-                coordinators.remove(job);
-            }
-            None if from == w.net.peer_id() => {}
-            Some(c) => {
-                return Err(ClusterError::Refused(format!(
-                    "job {job} is coordinated by {c}, not by {from}: its data stays"
-                )))
-            }
-            None => {
-                return Err(ClusterError::Refused(format!(
-                    "{from} coordinates no job {job} here"
-                )))
-            }
-        }
-    }
     for (_, id) in st
         .round_blobs
         .lock()
