@@ -87,7 +87,7 @@ impl JobHandle {
     pub fn update(&self, f: impl FnOnce(&mut JobRecord)) {
         let mut r = self.record.lock().expect("job lock");
         f(&mut r);
-        self.save(&r);
+        let _ = self.save(&r);
     }
 
     /// Appends an event to the history, saves, and tells the watchers.
@@ -95,7 +95,7 @@ impl JobHandle {
         let mut r = self.record.lock().expect("job lock");
         ev.seq = r.events.len() as u64 + 1;
         r.events.push(ev.clone());
-        self.save(&r);
+        let _ = self.save(&r);
         let _ = self.events.send(ev);
     }
 
@@ -115,14 +115,13 @@ impl JobHandle {
         self.cancel.load(Ordering::SeqCst)
     }
 
-    fn save(&self, r: &JobRecord) {
-        let Some(dir) = &self.dir else { return };
-        let path = dir.join("state.json");
-        let tmp = dir.join("state.json.tmp");
+    /// Saves the record durably (see `infra_train::durable`); an error is logged and returned.
+    fn save(&self, r: &JobRecord) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
         let bytes = serde_json::to_vec_pretty(r).expect("a record serialises");
-        if let Err(e) = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &path)) {
+        infra_train::durable::replace(&dir.join("state.json"), &bytes).inspect_err(|e| {
             tracing::error!(job = r.id, "saving the job record: {e}");
-        }
+        })
     }
 }
 
@@ -265,12 +264,17 @@ impl Observer for JobHandle {
         self.emit(ev);
     }
 
-    fn round(&self, r: RoundRecord) {
-        self.update(|rec| {
+    /// A round counts once its record is on disk: a save that fails fails the round.
+    fn round(&self, r: RoundRecord) -> Result<(), String> {
+        {
+            let mut rec = self.record.lock().expect("job lock");
             rec.rounds_done = r.round;
             rec.accuracy = r.accuracy;
-        });
+            self.save(&rec)
+                .map_err(|e| format!("saving round {}: {e}", r.round))?;
+        }
         self.emit(r.event());
+        Ok(())
     }
 
     fn plugin(&self, kind: &str, ident: &str) {
@@ -295,4 +299,30 @@ fn job_tag(coordinator: &str, prefix: &str) -> String {
 pub(crate) fn made_by(job: &str, peer: &str) -> bool {
     job.rsplit_once('-')
         .is_some_and(|(prefix, tag)| job_tag(peer, prefix) == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use infra_rounds::{Observer, RoundRecord};
+
+    /// A round counts once its record is on disk: when the job's folder cannot take the
+    /// record, the round fails with the reason instead of being logged and forgotten.
+    #[test]
+    fn a_round_whose_record_cannot_be_saved_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = super::Jobs::new(Some(dir.path().to_path_buf()), "peer".into());
+        let h = jobs.create("j", 3, "spec", None).unwrap();
+        let record = |round| RoundRecord {
+            round,
+            ..RoundRecord::default()
+        };
+        h.round(record(1)).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(h.dir().unwrap().join("state.json")).unwrap())
+                .unwrap();
+        assert_eq!(saved["rounds_done"], 1);
+        std::fs::remove_dir_all(h.dir().unwrap()).unwrap();
+        let e = h.round(record(2)).unwrap_err();
+        assert!(e.contains("saving round 2"), "{e}");
+    }
 }

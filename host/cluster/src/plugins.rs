@@ -227,9 +227,7 @@ impl ClusterPlugins {
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{}.wasm", meta.sha256));
             let write = |path: &std::path::Path, bytes: &[u8]| {
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, bytes)
-                    .and_then(|_| std::fs::rename(&tmp, path))
+                infra_train::durable::replace(path, bytes)
                     .map_err(|e| ClusterError::Io(format!("{}: {e}", path.display())))
             };
             if let Some(sig) = &signature {

@@ -90,7 +90,8 @@ pub async fn run<W: Workers, O: Observer>(
             aggregator: "recorded from its checkpoint after a restart".into(),
             work: Vec::new(),
             training_seconds: 0.0,
-        });
+        })
+        .map_err(|cause| EngineError::Round { round: done, cause })?;
     }
     obs.event(if done > 0 {
         JobEvent::note(

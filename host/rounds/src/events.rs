@@ -137,7 +137,7 @@ pub struct TaskWork {
 }
 
 /// A recorded round: everything the engine measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RoundRecord {
     /// Round number, from 1.
     pub round: u32,
@@ -200,8 +200,9 @@ impl RoundRecord {
 pub trait Observer: Send + Sync + 'static {
     /// An event of the job's history (not a round: see [`Observer::round`]).
     fn event(&self, ev: JobEvent);
-    /// A round was recorded: its checkpoint is on disk (when the job keeps one).
-    fn round(&self, r: RoundRecord);
+    /// A round was recorded: its checkpoint is on disk (when the job keeps one). An error
+    /// (the record could not be saved) fails the round.
+    fn round(&self, r: RoundRecord) -> Result<(), String>;
     /// The plugin in use for `kind` (`scheduler`, `aggregator`, `cleaner.<i>`) is now `ident`.
     fn plugin(&self, kind: &str, ident: &str);
     /// Whether the job was asked to stop.

@@ -111,6 +111,7 @@ pub(crate) async fn finish_round<O: Observer>(
     record.accuracy = evaluation.map_or(last, |(acc, _)| acc);
     record.evaluation = evaluation;
     let acc = record.accuracy;
-    obs.round(record);
+    obs.round(record)
+        .map_err(|cause| EngineError::Round { round, cause })?;
     Ok(acc)
 }

@@ -1,6 +1,7 @@
 //! Checkpoints: safetensors files holding the model's variables under their names, with
 //! metadata (job, round, accuracy, sha256 of every plugin used). Saving writes a temporary
-//! file and renames it, so a crash never leaves a half-written checkpoint.
+//! file, flushes it and renames it (`durable`), so a crash never leaves a half-written
+//! checkpoint.
 
 use crate::model::Model;
 use crate::task::{params_from_bytes, params_to_bytes};
@@ -41,7 +42,7 @@ pub fn save(model: &Model, meta: &Metadata, path: &Path) -> Result<(), TrainErro
     let tmp = path.with_extension("safetensors.tmp");
     safetensors::serialize_to_file(views, &Some(meta.clone()), &tmp)
         .map_err(|e| TrainError::Model(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::durable::commit(&tmp, path).map_err(io)
 }
 
 /// Loads the parameters of `path` into `model` (checking names and shapes) and returns the

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod clean;
 pub mod data;
 pub mod device;
+pub mod durable;
 pub mod job;
 pub mod model;
 mod optim;

@@ -96,9 +96,7 @@ pub(crate) fn admit(key: &OperatorKey, cluster: &str, dir: &Path) -> anyhow::Res
     let peer = identity.public().to_peer_id().to_string();
     let m = Membership::issue(key, cluster, &peer)?;
     let path = dir.join("membership.toml");
-    let tmp = dir.join("membership.toml.tmp");
-    std::fs::write(&tmp, m.to_toml())
-        .and_then(|_| std::fs::rename(&tmp, &path))
+    infra_train::durable::replace(&path, m.to_toml().as_bytes())
         .with_context(|| format!("{}", path.display()))?;
     Ok(peer)
 }

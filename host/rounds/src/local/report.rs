@@ -172,7 +172,7 @@ impl Observer for Collector {
         self.state.lock().expect("report lock").events.push(ev);
     }
 
-    fn round(&self, r: RoundRecord) {
+    fn round(&self, r: RoundRecord) -> Result<(), String> {
         let report = RoundReport {
             round: r.round,
             train_loss: r.loss as f32,
@@ -212,6 +212,7 @@ impl Observer for Collector {
         if let Some(f) = self.on_round {
             f(&report, &self.spec);
         }
+        Ok(())
     }
 
     fn plugin(&self, kind: &str, ident: &str) {
