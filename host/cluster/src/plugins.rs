@@ -187,16 +187,6 @@ impl ClusterPlugins {
         Ok(())
     }
 
-    /// Whether this node checks signatures (it has trusted operator keys).
-    pub fn is_closed(&self) -> bool {
-        self.trust.is_some()
-    }
-
-    /// The operator keys this node trusts, if it is closed.
-    pub fn trusted(&self) -> Option<&Trusted> {
-        self.trust.as_ref()
-    }
-
     /// The signature an installed plugin came with.
     pub fn signature(&self, sha256: &str) -> Option<PluginSignature> {
         self.signatures

@@ -458,7 +458,7 @@ fn the_control_plane_beyond_loopback_serves_only_tls_and_limits_failed_logins() 
             .connect()
             .await
             .unwrap();
-        let mut ctl = infra_api::pb::control_client::ControlClient::new(ch);
+        let ctl = infra_api::pb::control_client::ControlClient::new(ch);
         let call = |auth: String| {
             let mut ctl = ctl.clone();
             async move {
@@ -476,6 +476,5 @@ fn the_control_plane_beyond_loopback_serves_only_tls_and_limits_failed_logins() 
         assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
         let e = call(infra_api::bearer(TOKEN)).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-        let _ = &mut ctl;
     });
 }

@@ -57,14 +57,7 @@ async fn prepare(c: &mut Client, path: &Path) -> anyhow::Result<(String, Vec<u8>
             .filter(|s| s.ends_with(".wasm"))
             .map(|s| base.join(s))
         {
-            let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
-            let signature = super::plugin::signature_text(&file)?;
-            let p = c
-                .install_plugin(pb::InstallPluginRequest { wasm, signature })
-                .await
-                .map_err(status)
-                .with_context(|| format!("installing {}", file.display()))?
-                .into_inner();
+            let (p, _) = super::plugin::upload(c, &file).await?;
             eprintln!(
                 "installed {} ({} {}) sha256:{}",
                 file.display(),

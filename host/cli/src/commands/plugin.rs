@@ -143,8 +143,26 @@ fn sign(file: &Path, key: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Uploads the component `file` with its signature (`FILE.wasm.sig`, when there is one) to
+/// the host; returns what the host installed and the sha256 of the file's bytes.
+pub(crate) async fn upload(
+    c: &mut super::cluster::Client,
+    file: &Path,
+) -> anyhow::Result<(pb::Plugin, String)> {
+    let wasm = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
+    let local_sha = infra_runtime::sha256_hex(&wasm);
+    let signature = signature_text(file)?;
+    let p = c
+        .install_plugin(pb::InstallPluginRequest { wasm, signature })
+        .await
+        .map_err(status)
+        .with_context(|| format!("installing {}", file.display()))?
+        .into_inner();
+    Ok((p, local_sha))
+}
+
 /// The signature kept beside `file` (`FILE.wasm.sig`), as text; empty when there is none.
-pub(crate) fn signature_text(file: &Path) -> anyhow::Result<String> {
+fn signature_text(file: &Path) -> anyhow::Result<String> {
     let path = PluginSignature::path_for(file);
     if !path.exists() {
         return Ok(String::new());
@@ -196,23 +214,14 @@ fn export(name: &str, output: &PathBuf) -> anyhow::Result<()> {
 /// `infra plugin swap`: uploads the component with its signature (`FILE.wasm.sig`, if
 /// there is one) and orders the swap, signed with the operator key `key` when given.
 fn swap(kind: String, file: PathBuf, key: Option<PathBuf>, host: HostArgs) -> anyhow::Result<()> {
-    let wasm = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
-    let local_sha = infra_runtime::sha256_hex(&wasm);
-    let signature = signature_text(&file)?;
-    let order = match &key {
-        Some(k) => {
-            let key = infra_trust::OperatorKey::load(k)?;
-            infra_trust::SwapOrder::issue(&key, &kind, &local_sha).to_toml()
-        }
-        None => String::new(),
-    };
+    let key = key
+        .map(|k| infra_trust::OperatorKey::load(&k))
+        .transpose()?;
     host.block_on(async |mut c| {
-        let p = c
-            .install_plugin(pb::InstallPluginRequest { wasm, signature })
-            .await
-            .map_err(status)
-            .with_context(|| format!("installing {}", file.display()))?
-            .into_inner();
+        let (p, local_sha) = upload(&mut c, &file).await?;
+        let order = key.as_ref().map_or(String::new(), |k| {
+            infra_trust::SwapOrder::issue(k, &kind, &local_sha).to_toml()
+        });
         if p.kind != kind {
             anyhow::bail!("{} is a {} plugin, not a {kind}", file.display(), p.kind);
         }
